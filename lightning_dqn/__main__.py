@@ -1,0 +1,3 @@
+from lightning_dqn.cli import main
+
+main()

@@ -1,0 +1,133 @@
+"""The acting side of DQN: epsilon-greedy steps in a vector env, written to the replay buffer."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+from tensordict import TensorDict
+from torch import nn
+from torchrl.data import ReplayBuffer
+
+REWARD_WINDOW = 100  # episodes in the moving mean the seed reports as "mean reward"
+
+
+def as_obs_tensor(obs: np.ndarray) -> torch.Tensor:
+    """Observations as stored and fed to the net: uint8 kept (images), other numbers as float32."""
+    tensor = torch.from_numpy(np.asarray(obs))
+    return tensor if tensor.dtype == torch.uint8 else tensor.float()
+
+
+class Agent:
+    """Plays ``num_envs`` environments at once and stores every real transition.
+
+    Counting is in *frames*: one frame is one transition of one env (an agent step), so schedules
+    set in frames stay correct for any ``num_envs``.
+
+    Gymnasium 1.x vector envs autoreset on the step *after* an episode ends: that step returns the
+    reset observation, ignores the action and is not a transition. The agent drops it. The step
+    that ended the episode is stored with its true last observation and two flags: ``terminated``
+    (no bootstrap: the episode really ended) and ``truncated`` (time limit: bootstrap from it).
+    """
+
+    def __init__(self, env: VectorEnv, buffer: ReplayBuffer, seed: int = 0):
+        self.env = env
+        self.buffer = buffer
+        self.num_envs = env.num_envs
+        self.n_actions = int(env.single_action_space.n)
+        self.rng = np.random.default_rng(seed)
+        self.epsilon = 1.0
+        self.frames = 0
+        self.episodes = 0
+        self.recent_returns: deque[float] = deque(maxlen=REWARD_WINDOW)
+        self.recent_lengths: deque[int] = deque(maxlen=REWARD_WINDOW)
+        self._episode_return = np.zeros(self.num_envs)
+        self._episode_length = np.zeros(self.num_envs, dtype=np.int64)
+        self._obs, _ = env.reset(seed=seed)
+        self._autoresetting = np.zeros(self.num_envs, dtype=bool)
+
+    @property
+    def mean_return(self) -> float:
+        """Mean return of the last ``REWARD_WINDOW`` finished episodes (NaN before the first)."""
+        return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
+
+    def act(self, q_net: nn.Module | None, epsilon: float) -> np.ndarray:
+        """One action per env: random with probability ``epsilon``, else ``argmax_a Q(s, a)``."""
+        actions = self.rng.integers(self.n_actions, size=self.num_envs)
+        greedy = self.rng.random(self.num_envs) >= epsilon
+        if q_net is not None and greedy.any():
+            device = next(q_net.parameters()).device
+            with torch.no_grad():
+                q = q_net(as_obs_tensor(self._obs[greedy]).to(device))
+            actions[greedy] = q.argmax(dim=1).cpu().numpy()
+        return actions
+
+    def step(self, q_net: nn.Module | None, epsilon: float | None = None) -> TensorDict | None:
+        """Step every env once; return the real transitions of this step (``None`` if there are none)."""
+        actions = self.act(q_net, self.epsilon if epsilon is None else epsilon)
+        next_obs, reward, terminated, truncated, _ = self.env.step(actions)
+        real = ~self._autoresetting
+        self._autoresetting = terminated | truncated
+        obs, self._obs = self._obs, next_obs
+        if not real.any():
+            return None
+
+        self._episode_return[real] += reward[real]
+        self._episode_length[real] += 1
+        for i in np.flatnonzero(real & self._autoresetting):
+            self.recent_returns.append(float(self._episode_return[i]))
+            self.recent_lengths.append(int(self._episode_length[i]))
+            self._episode_return[i] = 0.0
+            self._episode_length[i] = 0
+            self.episodes += 1
+        self.frames += int(real.sum())
+
+        if not real.all():
+            obs, actions, next_obs = obs[real], actions[real], next_obs[real]
+            reward, terminated, truncated = reward[real], terminated[real], truncated[real]
+        return TensorDict(
+            {
+                "observation": as_obs_tensor(obs),
+                "action": torch.from_numpy(actions),
+                "next": {
+                    "observation": as_obs_tensor(next_obs),
+                    "reward": torch.from_numpy(reward).float(),
+                    "terminated": torch.from_numpy(terminated),
+                    "truncated": torch.from_numpy(truncated),
+                },
+            },
+            batch_size=[len(actions)],
+        )
+
+    def play(self, q_net: nn.Module | None, frames: int, epsilon: float | None = None) -> int:
+        """Step until at least ``frames`` new transitions are stored (one ``extend``); return how many."""
+        chunks = []
+        collected = 0
+        while collected < frames:
+            transitions = self.step(q_net, epsilon)
+            if transitions is not None:
+                chunks.append(transitions)
+                collected += transitions.batch_size[0]
+        if chunks:
+            self.buffer.extend(chunks[0] if len(chunks) == 1 else torch.cat(chunks))
+        return collected
+
+    def state_dict(self) -> dict:
+        """Counters and the reward window, so a resumed run continues its schedules and its stats."""
+        return {
+            "frames": self.frames,
+            "episodes": self.episodes,
+            "recent_returns": list(self.recent_returns),
+            "recent_lengths": list(self.recent_lengths),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.frames = state["frames"]
+        self.episodes = state["episodes"]
+        self.recent_returns.extend(state["recent_returns"])
+        self.recent_lengths.extend(state["recent_lengths"])
+
+
+__all__ = ["REWARD_WINDOW", "Agent", "as_obs_tensor"]

@@ -1,0 +1,8 @@
+"""Training callbacks, one concept each; they read the datamodule's counters, never the envs."""
+
+from lightning_dqn.callbacks.epsilon import EpsilonSchedule, linear_epsilon
+from lightning_dqn.callbacks.experience_logger import ExperienceLogger
+from lightning_dqn.callbacks.reward_bound import RewardBound
+from lightning_dqn.callbacks.target_sync import TargetNetworkSync
+
+__all__ = ["EpsilonSchedule", "ExperienceLogger", "RewardBound", "TargetNetworkSync", "linear_epsilon"]

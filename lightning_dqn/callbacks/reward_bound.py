@@ -1,0 +1,74 @@
+"""Stopping when the agent is good enough, and keeping the best model on the way."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import pytorch_lightning as pl
+
+from lightning_dqn.errors import require
+
+
+class RewardBound(pl.Callback):
+    """Stops training when the mean return of the last 100 episodes reaches ``bound``.
+
+    Each time that mean beats its best so far, saves ``<checkpoint dir>/best.ckpt`` and prints
+    ``Best mean reward updated A -> B, model saved``; on reaching the bound prints
+    ``Solved in N frames!`` and stops (exit code 0), as the seed's training loop does.
+
+    The seed checks from the first episode; here the stop waits for ``min_episodes`` finished
+    episodes, so a lucky first success in FrozenLake (a window of one) cannot end a run. Decisions
+    are reduced across processes, so with DDP all ranks stop at the same step.
+
+    Args:
+        bound: Mean return to reach (seed: MEAN_REWARD_BOUND, 0.8 FrozenLake, 19 Pong).
+        min_episodes: Finished episodes required before the bound can stop the run.
+        save_best: Whether to write ``best.ckpt`` whenever the mean improves.
+    """
+
+    def __init__(self, bound: float, min_episodes: int = 100, save_best: bool = True):
+        require(min_episodes >= 1, "RewardBound.min_episodes", f"must be >= 1, got {min_episodes}")
+        self.bound = bound
+        self.min_episodes = min_episodes
+        self.save_best = save_best
+        self.best_mean: float | None = None
+        self.best_model_path: str | None = None
+        self.solved_at_frame: int | None = None
+        self._seen_episodes = 0
+
+    def _checkpoint_dir(self, trainer: pl.Trainer) -> str:
+        if trainer.checkpoint_callback is not None and trainer.checkpoint_callback.dirpath:
+            return trainer.checkpoint_callback.dirpath
+        return os.path.join(trainer.log_dir or trainer.default_root_dir, "checkpoints")
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        data = trainer.datamodule
+        new_episode = data.episodes != self._seen_episodes
+        self._seen_episodes = data.episodes
+        mean = data.mean_return
+        improved = new_episode and not math.isnan(mean) and (self.best_mean is None or mean > self.best_mean)
+        if trainer.strategy.reduce_boolean_decision(improved, all=False):
+            old = 0.0 if self.best_mean is None else self.best_mean
+            self.best_mean = mean if improved else self.best_mean
+            if self.save_best:
+                self.best_model_path = os.path.join(self._checkpoint_dir(trainer), "best.ckpt")
+                trainer.save_checkpoint(self.best_model_path, weights_only=False)
+            if trainer.is_global_zero and improved:
+                saved = ", model saved" if self.save_best else ""
+                print(f"Best mean reward updated {old:.3f} -> {mean:.3f}{saved}", flush=True)
+
+        solved = data.episodes >= self.min_episodes and mean >= self.bound
+        if trainer.strategy.reduce_boolean_decision(solved, all=False):
+            self.solved_at_frame = data.frames
+            trainer.should_stop = True
+            if trainer.is_global_zero:
+                print(f"Solved in {data.frames} frames!", flush=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_mean": self.best_mean, "best_model_path": self.best_model_path}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_mean = state_dict["best_mean"]
+        self.best_model_path = state_dict["best_model_path"]

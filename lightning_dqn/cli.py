@@ -1,0 +1,79 @@
+"""``python -m lightning_dqn fit|validate|test --config experiments/<name>.yaml``.
+
+The only file that imports every part: the config's ``model:``, ``data:`` and ``trainer:`` sections
+map one to one onto ``DQN``, ``DQNDataModule`` and ``Trainer``; env-dependent shapes are linked from
+``data`` to ``model`` so they are never typed twice.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+from lightning_dqn.callbacks import ExperienceLogger
+from lightning_dqn.datamodule import DQNDataModule
+from lightning_dqn.errors import ConfigError
+from lightning_dqn.module import DQN
+
+
+class OneLineErrorParser(LightningArgumentParser):
+    """Reports a parse error (unknown key, wrong type) as one line instead of a page of usage."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+        print(f"error: {' '.join(lines[:2])}", file=sys.stderr)
+        sys.exit(2)
+
+
+class DQNCLI(LightningCLI):
+    """LightningCLI with the data -> model links and this project's trainer defaults."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.obs_shape", "model.obs_shape", apply_on="instantiate")
+        parser.link_arguments("data.n_actions", "model.n_actions", apply_on="instantiate")
+
+
+def trainer_defaults() -> dict:
+    return {
+        # frames, episodes, reward_100 and fps are always logged
+        "callbacks": [ExperienceLogger()],
+        # validation plays whole episodes; the sanity check would play them before any training
+        "num_sanity_val_steps": 0,
+        # a progress bar written to a pipe floods the log file
+        "enable_progress_bar": sys.stdout.isatty(),
+        "default_root_dir": "runs",
+    }
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: a configuration mistake prints one line naming the field and exits with 2."""
+    try:
+        DQNCLI(
+            DQN,
+            DQNDataModule,
+            trainer_defaults=trainer_defaults(),
+            seed_everything_default=0,
+            parser_class=OneLineErrorParser,
+            auto_configure_optimizers=False,  # the optimizer is the module's Adam(lr): one place to set it
+            args=args,
+        )
+    except Exception as err:  # noqa: BLE001 - only a ConfigError is turned into a one-line message
+        config_error = _config_error_in(err)
+        if config_error is None:
+            raise
+        print(f"error: {config_error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _config_error_in(err: BaseException | None) -> ConfigError | None:
+    """The ConfigError behind ``err``: jsonargparse wraps those raised while building callbacks."""
+    while err is not None:
+        if isinstance(err, ConfigError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+__all__ = ["DQNCLI", "main"]

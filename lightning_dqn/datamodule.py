@@ -1,0 +1,161 @@
+"""The world DQN learns in: environments, agent, replay buffer, and the batches they produce."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from lightning_dqn.agent import Agent
+from lightning_dqn.envs import make_env, make_vector_env, probe_env
+from lightning_dqn.errors import require
+from lightning_dqn.replay import make_replay_buffer
+from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
+
+EVAL_SEED_OFFSET = 1_000_000  # evaluation envs never share a seed with training envs
+
+
+def _keep_batch(batch: Any) -> Any:
+    """Collate that passes a TensorDict (or dict of tensors) through untouched."""
+    return batch
+
+
+class DQNDataModule(pl.LightningDataModule):
+    """Owns the environments, the acting agent and the replay buffer.
+
+    The agent acts with the module's live online network (``trainer.lightning_module.q_net``), read
+    at ``setup``; this file never imports the module. With several processes (DDP) every rank runs
+    its own envs and buffer, seeded ``seed + rank * num_envs + i``.
+
+    Args:
+        env_id: Any gymnasium id with Discrete actions and a Box or Discrete observation.
+        env_kwargs: Passed to ``gymnasium.make`` (e.g. ``is_slippery``, ``map_name`` for FrozenLake).
+        num_envs: Environments stepped together in one vector env (one agent step each = one frame).
+        buffer_size: Replay capacity in transitions (seed: REPLAY_SIZE).
+        replay_start_size: Frames of uniformly random play stored before the first update (seed:
+            REPLAY_START_SIZE).
+        batch_size: Transitions per gradient step (seed: BATCH_SIZE).
+        frames_per_batch: Frames played per gradient step, i.e. the replay ratio's inverse (seed: 1).
+        eval_episodes: Episodes played by ``validate``/``test``.
+        eval_epsilon: Exploration rate while evaluating (0 = greedy).
+        seed: Base seed of the envs and the agent; ``None`` takes ``seed_everything``'s seed.
+    """
+
+    def __init__(
+        self,
+        env_id: str = "FrozenLake-v1",
+        env_kwargs: dict[str, Any] | None = None,
+        num_envs: int = 1,
+        buffer_size: int = 500,
+        replay_start_size: int = 500,
+        batch_size: int = 16,
+        frames_per_batch: int = 1,
+        eval_episodes: int = 100,
+        eval_epsilon: float = 0.0,
+        seed: int | None = None,
+    ):
+        super().__init__()
+        require(num_envs >= 1, "data.num_envs", f"must be >= 1, got {num_envs}")
+        require(batch_size >= 1, "data.batch_size", f"must be >= 1, got {batch_size}")
+        require(
+            batch_size <= buffer_size,
+            "data.batch_size",
+            f"must be <= data.buffer_size ({buffer_size}), got {batch_size}",
+        )
+        require(
+            batch_size <= replay_start_size <= buffer_size,
+            "data.replay_start_size",
+            f"must be between data.batch_size ({batch_size}) and data.buffer_size ({buffer_size}), "
+            f"got {replay_start_size}",
+        )
+        require(frames_per_batch >= 1, "data.frames_per_batch", f"must be >= 1, got {frames_per_batch}")
+        require(eval_episodes >= 1, "data.eval_episodes", f"must be >= 1, got {eval_episodes}")
+        require(0.0 <= eval_epsilon <= 1.0, "data.eval_epsilon", f"must be in [0, 1], got {eval_epsilon}")
+        self.save_hyperparameters()
+        obs_shape, self.n_actions = probe_env(env_id, env_kwargs)
+        self.obs_shape = list(obs_shape)  # a list, so the linked model.obs_shape saves as plain YAML
+        self.agent: Agent | None = None
+        self._pending_agent_state: dict | None = None
+
+    # ----------------------------------------------------------------- counters callbacks read
+    @property
+    def frames(self) -> int:
+        """Transitions played so far on this process (warm-up included)."""
+        return self.agent.frames if self.agent else 0
+
+    @property
+    def episodes(self) -> int:
+        return self.agent.episodes if self.agent else 0
+
+    @property
+    def mean_return(self) -> float:
+        """Mean return of the last 100 finished training episodes (NaN before the first)."""
+        return self.agent.mean_return if self.agent else float("nan")
+
+    @property
+    def epsilon(self) -> float:
+        return self.agent.epsilon if self.agent else 1.0
+
+    @epsilon.setter
+    def epsilon(self, value: float) -> None:
+        if self.agent:
+            self.agent.epsilon = value
+
+    # ----------------------------------------------------------------- Lightning hooks
+    def _seed(self) -> int:
+        if self.hparams.seed is not None:
+            return self.hparams.seed
+        return int(os.environ.get("PL_GLOBAL_SEED", 0))
+
+    def _rank(self) -> int:
+        return self.trainer.global_rank if self.trainer else 0
+
+    def _acting_net(self):
+        return self.trainer.lightning_module.q_net
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit" or self.agent is not None:
+            return
+        hp = self.hparams
+        env = make_vector_env(hp.env_id, hp.env_kwargs, hp.num_envs)
+        self.buffer = make_replay_buffer(hp.buffer_size, hp.batch_size)
+        self.agent = Agent(env, self.buffer, seed=self._seed() + self._rank() * hp.num_envs)
+        if self._pending_agent_state is not None:
+            self.agent.load_state_dict(self._pending_agent_state)
+            self._pending_agent_state = None
+
+    def train_dataloader(self) -> DataLoader:
+        hp = self.hparams
+        stream = ExperienceStream(self.agent, self.buffer, self._acting_net(), hp.frames_per_batch, hp.replay_start_size)
+        # num_workers=0: the agent must act with the live network in this process.
+        return DataLoader(stream, batch_size=None, collate_fn=_keep_batch, num_workers=0)
+
+    def _evaluation_loader(self) -> DataLoader:
+        hp = self.hparams
+        seed = self._seed() + EVAL_SEED_OFFSET + self._rank()
+        episodes = EvaluationEpisodes(
+            make_env(hp.env_id, hp.env_kwargs), self._acting_net(), hp.eval_episodes, hp.eval_epsilon, seed
+        )
+        return DataLoader(episodes, batch_size=None, collate_fn=_keep_batch, num_workers=0)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._evaluation_loader()
+
+    def test_dataloader(self) -> DataLoader:
+        return self._evaluation_loader()
+
+    def state_dict(self) -> dict:
+        return {"agent": self.agent.state_dict()} if self.agent else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if "agent" not in state_dict:
+            return
+        if self.agent:
+            self.agent.load_state_dict(state_dict["agent"])
+        else:
+            self._pending_agent_state = state_dict["agent"]
+
+
+__all__ = ["DQNDataModule"]

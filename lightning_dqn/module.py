@@ -1,0 +1,120 @@
+"""The learning side of DQN: online and target Q-networks and the TD loss."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import pytorch_lightning as pl
+import torch
+from tensordict import TensorDict
+from torch import Tensor
+
+from lightning_dqn.errors import require
+from lightning_dqn.log_cadence import is_logging_step
+from lightning_dqn.networks import MLPQNetwork
+from lightning_dqn.td import LOSSES, chosen_q, max_next_value, td_loss, td_target
+
+
+class DQN(pl.LightningModule):
+    """Deep Q-learning: regress ``Q(s, a)`` onto ``r + gamma * max_a' Q*(s', a')``.
+
+    ``Q*`` is a target network, a lagged copy of the online one that never takes gradients (DDP
+    refuses parameters unused by the loss). ``TargetNetworkSync`` decides when it is refreshed.
+    Evaluation episodes arrive as batches from the datamodule; ``validate`` logs ``eval/...`` and
+    ``test`` logs ``test/...`` (mean, std, min, max of the return, mean length).
+
+    Args:
+        obs_shape: Observation shape; linked from ``data.obs_shape`` by the CLI, never typed.
+        n_actions: Number of discrete actions; linked from ``data.n_actions``.
+        hidden_sizes: Widths of the MLP's hidden layers (seed's FrozenLake net: 256, 128).
+        gamma: Discount factor in (0, 1].
+        lr: Adam learning rate (seed: 1e-4).
+        loss: ``mse`` (the seed's) or ``huber`` (smooth L1, robust to large TD errors).
+    """
+
+    def __init__(
+        self,
+        obs_shape: Sequence[int] = (16,),
+        n_actions: int = 4,
+        hidden_sizes: Sequence[int] = (256, 128),
+        gamma: float = 0.99,
+        lr: float = 1e-4,
+        loss: str = "mse",
+    ):
+        super().__init__()
+        require(0.0 < gamma <= 1.0, "model.gamma", f"must be in (0, 1], got {gamma}")
+        require(lr > 0.0, "model.lr", f"must be > 0, got {lr}")
+        require(loss in LOSSES, "model.loss", f"must be one of {', '.join(LOSSES)}, got {loss!r}")
+        require(all(h >= 1 for h in hidden_sizes), "model.hidden_sizes", f"must all be >= 1, got {list(hidden_sizes)}")
+        self.save_hyperparameters()
+        self.q_net = MLPQNetwork(obs_shape, n_actions, hidden_sizes)
+        self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
+        self._eval_returns: list[Tensor] = []
+        self._eval_lengths: list[Tensor] = []
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.q_net(obs)
+
+    @torch.no_grad()
+    def sync_target(self, tau: float = 1.0) -> None:
+        """Hard copy (``tau=1``) or Polyak step ``target <- tau * online + (1 - tau) * target``."""
+        if tau >= 1.0:
+            self.target_net.load_state_dict(self.q_net.state_dict())
+            return
+        for target, online in zip(self.target_net.parameters(), self.q_net.parameters()):
+            target.lerp_(online, tau)
+
+    def training_step(self, batch: TensorDict, batch_idx: int) -> Tensor:
+        q = self.q_net(batch["observation"])
+        q_sa = chosen_q(q, batch["action"])
+        with torch.no_grad():
+            next_value = max_next_value(self.target_net(batch["next", "observation"]))
+            target = td_target(batch["next", "reward"], batch["next", "terminated"], next_value, self.hparams.gamma)
+        loss = td_loss(q_sa, target, self.hparams.loss)
+        if is_logging_step(self.trainer):
+            self.log_dict({"loss": loss.detach(), "q_mean": q_sa.detach().mean()}, batch_size=len(q_sa))
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.q_net.parameters(), lr=self.hparams.lr)
+
+    # ----------------------------------------------------------------- evaluation episodes
+    def _collect_episode(self, batch: dict[str, Tensor]) -> None:
+        self._eval_returns.append(batch["return"].float())
+        self._eval_lengths.append(batch["length"].float())
+
+    def _log_episodes(self, prefix: str) -> None:
+        returns = torch.stack(self._eval_returns)
+        lengths = torch.stack(self._eval_lengths)
+        self._eval_returns, self._eval_lengths = [], []
+        std = returns.std() if len(returns) > 1 else torch.zeros(())
+        self.log_dict(
+            {
+                f"{prefix}/return_mean": returns.mean(),
+                f"{prefix}/return_std": std,
+                f"{prefix}/return_min": returns.min(),
+                f"{prefix}/return_max": returns.max(),
+                f"{prefix}/length_mean": lengths.mean(),
+                f"{prefix}/episodes": float(len(returns)),
+            },
+            batch_size=1,
+            sync_dist=True,
+        )
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._collect_episode(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        if self._eval_returns:
+            self._log_episodes("eval")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._collect_episode(batch)
+
+    def on_test_epoch_end(self) -> None:
+        if self._eval_returns:
+            self._log_episodes("test")
+
+
+__all__ = ["DQN"]

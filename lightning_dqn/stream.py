@@ -1,0 +1,95 @@
+"""Iterable datasets that turn acting into batches: training experience and evaluation episodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tensordict import TensorDict
+from torch import nn
+from torch.utils.data import IterableDataset
+from torchrl.data import ReplayBuffer
+
+from lightning_dqn.agent import Agent, as_obs_tensor
+
+
+class ExperienceStream(IterableDataset):
+    """Endless stream of replay batches: each item plays ``frames_per_batch`` frames, then samples.
+
+    The first iteration fills the buffer with ``replay_start_size`` frames of uniformly random play
+    (counted as frames, as the seed counts them). ``frames_per_batch`` is the replay ratio: frames
+    played per gradient step (the seed plays 1). With ``num_envs`` > ``frames_per_batch`` one env
+    step overshoots; the surplus is carried over so the long-run ratio stays exact.
+
+    The stream never ends: bound the run with ``trainer.max_steps`` or a ``RewardBound`` callback.
+    Lightning prefetches one batch, so each batch's frames are played with the network as it was one
+    update earlier.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        buffer: ReplayBuffer,
+        q_net: nn.Module,
+        frames_per_batch: int,
+        replay_start_size: int,
+    ):
+        super().__init__()
+        self.agent = agent
+        self.buffer = buffer
+        self.q_net = q_net
+        self.frames_per_batch = frames_per_batch
+        self.replay_start_size = replay_start_size
+        self._frames_owed = 0
+
+    def __iter__(self) -> Iterator[TensorDict]:
+        missing = self.replay_start_size - len(self.buffer)
+        if missing > 0:
+            self.agent.play(None, missing, epsilon=1.0)
+        while True:
+            self._frames_owed += self.frames_per_batch
+            self._frames_owed -= self.agent.play(self.q_net, self._frames_owed)
+            yield self.buffer.sample()
+
+
+class EvaluationEpisodes(IterableDataset):
+    """``episodes`` whole episodes on a separate env, acting greedily (or with ``epsilon``).
+
+    Each item is one finished episode: ``{"return": float tensor, "length": int tensor}``. It never
+    touches the replay buffer or the training counters. The env is reset with ``seed`` once, so the
+    same checkpoint and seed give the same episodes.
+    """
+
+    def __init__(self, env: gym.Env, q_net: nn.Module, episodes: int, epsilon: float = 0.0, seed: int = 0):
+        super().__init__()
+        self.env = env
+        self.q_net = q_net
+        self.episodes = episodes
+        self.epsilon = epsilon
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def _action(self, obs: np.ndarray) -> int:
+        if self.rng.random() < self.epsilon:
+            return int(self.rng.integers(self.env.action_space.n))
+        device = next(self.q_net.parameters()).device
+        with torch.no_grad():
+            q = self.q_net(as_obs_tensor(obs[None]).to(device))
+        return int(q.argmax(dim=1).item())
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        obs, _ = self.env.reset(seed=self.seed)
+        for _ in range(self.episodes):
+            total, length, done = 0.0, 0, False
+            while not done:
+                obs, reward, terminated, truncated, _ = self.env.step(self._action(obs))
+                total += float(reward)
+                length += 1
+                done = terminated or truncated
+            yield {"return": torch.tensor(total), "length": torch.tensor(length)}
+            obs, _ = self.env.reset()
+
+
+__all__ = ["EvaluationEpisodes", "ExperienceStream"]

@@ -1,0 +1,58 @@
+"""Temporal-difference math of DQN as pure functions (torch only, no Lightning, no envs).
+
+Kept apart from the module so each formula can be checked by hand in a unit test and reused by
+every variant (double Q, n-step, ...) without copying a training step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+LOSSES = ("mse", "huber")
+
+
+def td_target(reward: Tensor, terminated: Tensor, next_value: Tensor, discount: float | Tensor) -> Tensor:
+    """Bellman target ``r + discount * V(s')`` with ``V(s')`` zeroed where the episode terminated.
+
+    Shapes: ``reward``, ``terminated``, ``next_value`` are ``[B]``; ``discount`` is a float
+    (gamma) or a per-sample ``[B]`` tensor (gamma**k for k-step returns). A *truncated* episode
+    (time limit) is not terminated: it bootstraps from the true last observation.
+
+    Example (gamma 0.9)::
+
+        reward     = [1.0, 0.0, 2.0]
+        terminated = [False, True, False]
+        next_value = [10.0, 10.0, -1.0]
+        -> [1 + 0.9 * 10, 0 + 0, 2 + 0.9 * -1] = [10.0, 0.0, 1.1]
+    """
+    alive = (~terminated.bool()).to(next_value.dtype)
+    return reward.to(next_value.dtype) + discount * alive * next_value
+
+
+def max_next_value(target_q_next: Tensor) -> Tensor:
+    """``max_a' Q*(s', a')`` from the target network's ``[B, A]`` output; never differentiated."""
+    return target_q_next.detach().max(dim=1).values
+
+
+def chosen_q(q: Tensor, action: Tensor) -> Tensor:
+    """``Q(s, a)`` for the taken actions: ``q`` is ``[B, A]``, ``action`` ``[B]`` ints -> ``[B]``."""
+    return q.gather(1, action.long().view(-1, 1)).squeeze(1)
+
+
+def td_loss(q_sa: Tensor, target: Tensor, kind: str = "mse") -> Tensor:
+    """Mean regression loss between ``Q(s, a)`` and a fixed target.
+
+    ``mse`` is the seed's ``nn.MSELoss``; ``huber`` (smooth L1 with delta 1, as in the Nature DQN
+    paper's error clipping) keeps large early errors from blowing up the gradients.
+    """
+    target = target.detach()
+    if kind == "mse":
+        return F.mse_loss(q_sa, target)
+    if kind == "huber":
+        return F.smooth_l1_loss(q_sa, target)
+    raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+
+
+__all__ = ["LOSSES", "chosen_q", "max_next_value", "td_loss", "td_target"]

@@ -1,0 +1,96 @@
+"""The command line as a user runs it: config files, run directories, evaluation, errors."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lightning_dqn.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+NONSLIPPERY = str(ROOT / "experiments" / "frozenlake_nonslippery.yaml")
+
+
+def run_cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_dqn", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_fit_from_config_solves_and_keeps_every_run(tmp_path):
+    first = run_cli("fit", "--config", NONSLIPPERY, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "Solved in " in first.stdout and " frames!" in first.stdout
+    run_dir = tmp_path / "runs" / "frozenlake_nonslippery" / "version_0"
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["data"]["env_kwargs"] == {"is_slippery": False}
+    assert "n_actions" not in config["model"], "env shapes are linked from data, never typed"
+    hparams = yaml.safe_load((run_dir / "hparams.yaml").read_text())
+    assert hparams["obs_shape"] == [16] and hparams["n_actions"] == 4
+    header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"frames", "episodes", "reward_100", "epsilon", "loss", "q_mean", "fps"} <= set(header)
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+    second = run_cli("fit", "--config", NONSLIPPERY, "--trainer.max_steps", "5", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert (tmp_path / "runs" / "frozenlake_nonslippery" / "version_1" / "config.yaml").is_file()
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file(), "the first run is untouched"
+
+    test = run_cli(
+        "test", "--config", NONSLIPPERY, "--ckpt_path", str(run_dir / "checkpoints" / "best.ckpt"), cwd=tmp_path
+    )
+    assert test.returncode == 0, test.stderr[-2000:]
+    assert "test/return_mean" in test.stdout and "test/return_std" in test.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--model.lr", "-1"], "model.lr"),
+        (["--model.gamma", "1.5"], "model.gamma"),
+        (["--model.gamma", "0"], "model.gamma"),
+        (["--model.loss", "l1"], "model.loss"),
+        (["--data.env_id", "NoSuchEnv-v0"], "data.env_id"),
+        (["--data.env_id", "Pendulum-v1", "--data.env_kwargs", "null"], "data.env_id"),
+        (["--data.batch_size", "1000"], "data.batch_size"),
+        (["--data.replay_start_size", "4"], "data.replay_start_size"),
+        (["--data.num_envs", "0"], "data.num_envs"),
+        (["--data.frames_per_batch", "0"], "data.frames_per_batch"),
+        (["--trainer.callbacks+=EpsilonSchedule", "--trainer.callbacks.start", "2.0"], "EpsilonSchedule.start"),
+        (["--trainer.callbacks+=EpsilonSchedule", "--trainer.callbacks.final", "-0.1"], "EpsilonSchedule.final"),
+        (["--model.lr", "abc"], "model.lr"),
+        (["--model.gama", "0.9"], "model.gama"),
+    ],
+)
+def test_bad_config_is_one_line_and_exit_2(args, field, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lightning_dqn"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", NONSLIPPERY, *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and field in err[0], err
+    assert not (tmp_path / "runs").exists(), "nothing was trained or written"
+
+
+def test_bad_config_exit_code_from_a_real_process(tmp_path):
+    result = run_cli("fit", "--config", NONSLIPPERY, "--data.batch_size", "1000", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: data.batch_size: must be <= data.buffer_size (500), got 1000"
+    )
+
+
+def test_print_config_documents_every_hyperparameter(tmp_path):
+    result = run_cli("fit", "--config", NONSLIPPERY, "--print_config=comments", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    for text in ["replay_start_size: 500", "Frames of uniformly random play", "frames_per_batch: 1", "gamma: 0.9",
+                 "Discount factor", "decay_frames: 3000", "every_frames: 50", "bound: 0.95"]:
+        assert text in out, text

@@ -1,0 +1,31 @@
+"""End to end: DQN learns the deterministic lake, then plays it perfectly when greedy."""
+
+import math
+
+from conftest import make_trainer, model_for, nonslippery_data
+from lightning_dqn import EpsilonSchedule, RewardBound, TargetNetworkSync
+
+
+def test_dqn_solves_nonslippery_frozenlake_and_evaluates_greedily(tmp_path):
+    data = nonslippery_data(replay_start_size=500, eval_episodes=10)
+    callbacks = [EpsilonSchedule(1.0, 0.0, 3000), TargetNetworkSync(every_frames=50), RewardBound(bound=0.95)]
+    trainer = make_trainer(tmp_path, callbacks, max_steps=15_000)
+    model = model_for(data)
+    trainer.fit(model, datamodule=data)
+    assert data.mean_return >= 0.95, "the 100-episode training window reached the bound"
+    assert trainer.global_step < 15_000
+
+    frames, stored = data.frames, len(data.buffer)
+    (result,) = trainer.test(model, datamodule=data, verbose=False)
+    assert result["test/return_mean"] == 1.0  # every greedy episode reaches the goal
+    assert result["test/return_std"] == 0.0
+    assert result["test/length_mean"] == 6.0  # the shortest path on the 4x4 lake
+    assert result["test/episodes"] == 10
+    assert (data.frames, len(data.buffer)) == (frames, stored), "evaluation never touches training"
+
+
+def test_untrained_net_does_not_pass_the_same_evaluation(tmp_path):
+    data = nonslippery_data(eval_episodes=10)
+    trainer = make_trainer(tmp_path)
+    (result,) = trainer.test(model_for(data), datamodule=data, verbose=False)
+    assert result["test/return_mean"] < 1.0 and not math.isnan(result["test/return_mean"])
