@@ -21,6 +21,8 @@ def test_dqn_solves_nonslippery_frozenlake_and_evaluates_greedily(tmp_path):
     assert result["test/return_std"] == 0.0
     assert result["test/length_mean"] == 6.0  # the shortest path on the 4x4 lake
     assert result["test/episodes"] == 10
+    (validation,) = trainer.validate(model, datamodule=data, verbose=False)
+    assert validation["eval/return_mean"] == 1.0 and validation["eval/episodes"] == 10
     assert (data.frames, len(data.buffer)) == (frames, stored), "evaluation never touches training"
 
 
