@@ -20,6 +20,34 @@ def as_obs_tensor(obs: np.ndarray) -> torch.Tensor:
     return tensor if tensor.dtype == torch.uint8 else tensor.float()
 
 
+Transitions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""``(obs, action, reward, next_obs, terminated, truncated)``, one row per transition."""
+
+
+def transitions_to_tensordict(
+    obs: np.ndarray,
+    action: np.ndarray,
+    reward: np.ndarray,
+    next_obs: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+) -> TensorDict:
+    """Transitions in TorchRL's key layout, ready for ``ReplayBuffer.extend``."""
+    return TensorDict(
+        {
+            "observation": as_obs_tensor(obs),
+            "action": torch.from_numpy(action),
+            "next": {
+                "observation": as_obs_tensor(next_obs),
+                "reward": torch.from_numpy(reward).float(),
+                "terminated": torch.from_numpy(terminated),
+                "truncated": torch.from_numpy(truncated),
+            },
+        },
+        batch_size=[len(action)],
+    )
+
+
 class Agent:
     """Plays ``num_envs`` environments at once and stores every real transition.
 
@@ -53,20 +81,25 @@ class Agent:
         """Mean return of the last ``REWARD_WINDOW`` finished episodes (NaN before the first)."""
         return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
 
-    def act(self, q_net: nn.Module | None, epsilon: float) -> np.ndarray:
-        """One action per env: random with probability ``epsilon``, else ``argmax_a Q(s, a)``."""
+    def act(self, q_net: nn.Module | None, epsilon: float, device: torch.device | None = None) -> np.ndarray:
+        """One action per env: random with probability ``epsilon``, else ``argmax_a Q(s, a)``.
+
+        ``device`` is the net's; ``play`` looks it up once per call rather than once per step.
+        """
         actions = self.rng.integers(self.n_actions, size=self.num_envs)
         greedy = self.rng.random(self.num_envs) >= epsilon
         if q_net is not None and greedy.any():
-            device = next(q_net.parameters()).device
+            device = device or next(q_net.parameters()).device
             with torch.no_grad():
                 q = q_net(as_obs_tensor(self._obs[greedy]).to(device))
             actions[greedy] = q.argmax(dim=1).cpu().numpy()
         return actions
 
-    def step(self, q_net: nn.Module | None, epsilon: float | None = None) -> TensorDict | None:
-        """Step every env once; return the real transitions of this step (``None`` if there are none)."""
-        actions = self.act(q_net, self.epsilon if epsilon is None else epsilon)
+    def _step(
+        self, q_net: nn.Module | None, epsilon: float | None, device: torch.device | None = None
+    ) -> Transitions | None:
+        """Step every env once; the real transitions of this step as arrays (``None`` if none)."""
+        actions = self.act(q_net, self.epsilon if epsilon is None else epsilon, device)
         next_obs, reward, terminated, truncated, _ = self.env.step(actions)
         real = ~self._autoresetting
         self._autoresetting = terminated | truncated
@@ -84,34 +117,31 @@ class Agent:
             self.episodes += 1
         self.frames += int(real.sum())
 
-        if not real.all():
-            obs, actions, next_obs = obs[real], actions[real], next_obs[real]
-            reward, terminated, truncated = reward[real], terminated[real], truncated[real]
-        return TensorDict(
-            {
-                "observation": as_obs_tensor(obs),
-                "action": torch.from_numpy(actions),
-                "next": {
-                    "observation": as_obs_tensor(next_obs),
-                    "reward": torch.from_numpy(reward).float(),
-                    "terminated": torch.from_numpy(terminated),
-                    "truncated": torch.from_numpy(truncated),
-                },
-            },
-            batch_size=[len(actions)],
-        )
+        transitions = (obs, actions, reward, next_obs, terminated, truncated)
+        return transitions if real.all() else tuple(a[real] for a in transitions)
+
+    def step(self, q_net: nn.Module | None, epsilon: float | None = None) -> TensorDict | None:
+        """Step every env once; return the real transitions of this step (``None`` if there are none)."""
+        transitions = self._step(q_net, epsilon)
+        return None if transitions is None else transitions_to_tensordict(*transitions)
 
     def play(self, q_net: nn.Module | None, frames: int, epsilon: float | None = None) -> int:
-        """Step until at least ``frames`` new transitions are stored (one ``extend``); return how many."""
-        chunks = []
+        """Step until at least ``frames`` new transitions are stored; return how many.
+
+        The steps are gathered as arrays and written with one ``extend``: building a TensorDict
+        and extending the buffer cost far more per call than per transition.
+        """
+        chunks: list[Transitions] = []
         collected = 0
+        device = next(q_net.parameters()).device if q_net is not None else None
         while collected < frames:
-            transitions = self.step(q_net, epsilon)
+            transitions = self._step(q_net, epsilon, device)
             if transitions is not None:
                 chunks.append(transitions)
-                collected += transitions.batch_size[0]
+                collected += len(transitions[1])
         if chunks:
-            self.buffer.extend(chunks[0] if len(chunks) == 1 else torch.cat(chunks))
+            joined = chunks[0] if len(chunks) == 1 else [np.concatenate(parts) for parts in zip(*chunks)]
+            self.buffer.extend(transitions_to_tensordict(*joined))
         return collected
 
     def state_dict(self) -> dict:
@@ -130,4 +160,4 @@ class Agent:
         self.recent_lengths.extend(state["recent_lengths"])
 
 
-__all__ = ["REWARD_WINDOW", "Agent", "as_obs_tensor"]
+__all__ = ["REWARD_WINDOW", "Agent", "Transitions", "as_obs_tensor", "transitions_to_tensordict"]

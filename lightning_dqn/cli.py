@@ -10,7 +10,10 @@ from __future__ import annotations
 import sys
 from typing import NoReturn
 
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+import os
+
+import pytorch_lightning as pl
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from lightning_dqn.callbacks import ExperienceLogger
 from lightning_dqn.datamodule import DQNDataModule
@@ -25,6 +28,26 @@ class OneLineErrorParser(LightningArgumentParser):
         lines = [line.strip() for line in str(message).splitlines() if line.strip()]
         print(f"error: {' '.join(lines[:2])}", file=sys.stderr)
         sys.exit(2)
+
+
+class RunConfigSaver(SaveConfigCallback):
+    """Writes the resolved ``config.yaml`` into a ``fit`` run's directory, never over an earlier one.
+
+    ``validate``/``test`` only read a checkpoint, so they write no config. Without a versioned
+    logger every run shares ``default_root_dir``; a second run there is refused with one line.
+    """
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        config_path = os.path.join(trainer.log_dir or trainer.default_root_dir, self.config_filename)
+        if not self.overwrite and os.path.isfile(config_path):
+            raise ConfigError(
+                "trainer.logger",
+                f"{config_path} belongs to an earlier run; use a logger (versioned run directories) "
+                "or another trainer.default_root_dir",
+            )
+        super().setup(trainer, pl_module, stage)
 
 
 class DQNCLI(LightningCLI):
@@ -56,6 +79,7 @@ def main(args: list[str] | None = None) -> None:
             trainer_defaults=trainer_defaults(),
             seed_everything_default=0,
             parser_class=OneLineErrorParser,
+            save_config_callback=RunConfigSaver,
             auto_configure_optimizers=False,  # the optimizer is the module's Adam(lr): one place to set it
             args=args,
         )

@@ -47,6 +47,27 @@ def test_fit_from_config_solves_and_keeps_every_run(tmp_path):
     assert test.returncode == 0, test.stderr[-2000:]
     assert "test/return_mean" in test.stdout and "test/return_std" in test.stdout
 
+    no_logger = run_cli(
+        "test", "--config", NONSLIPPERY, "--trainer.logger", "false",
+        "--ckpt_path", str(run_dir / "checkpoints" / "best.ckpt"), cwd=tmp_path,
+    )
+    assert no_logger.returncode == 0, no_logger.stderr[-2000:]
+    assert not (tmp_path / "runs" / "config.yaml").exists(), "evaluation writes no config"
+
+
+def test_fit_without_logger_never_overwrites_an_earlier_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lightning_dqn"])
+    args = ["fit", "--config", NONSLIPPERY, "--trainer.logger", "false", "--trainer.max_steps", "2"]
+    main(args)
+    saved = (tmp_path / "runs" / "config.yaml").read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: trainer.logger: ") and "belongs to an earlier run" in err[-1]
+    assert (tmp_path / "runs" / "config.yaml").read_text() == saved
+
 
 @pytest.mark.parametrize(
     ("args", "field"),
