@@ -1,5 +1,6 @@
 """The command line as a user runs it: config files, run directories, evaluation, errors."""
 
+import csv
 import os
 import subprocess
 import sys
@@ -31,8 +32,10 @@ def test_fit_from_config_solves_and_keeps_every_run(tmp_path):
     assert "n_actions" not in config["model"], "env shapes are linked from data, never typed"
     hparams = yaml.safe_load((run_dir / "hparams.yaml").read_text())
     assert hparams["obs_shape"] == [16] and hparams["n_actions"] == 4
-    header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
-    assert {"frames", "episodes", "reward_100", "epsilon", "loss", "q_mean", "fps"} <= set(header)
+    rows = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
+    assert {"frames", "episodes", "reward_100", "epsilon", "loss", "q_mean", "fps"} <= set(rows[0])
+    final_eval = [r for r in rows if r["eval/return_mean"]]
+    assert len(final_eval) == 1 and float(final_eval[0]["eval/return_mean"]) == 1.0  # greedy after the stop
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 
