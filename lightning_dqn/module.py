@@ -13,7 +13,7 @@ from torch import Tensor
 from lightning_dqn.errors import require
 from lightning_dqn.log_cadence import is_logging_step
 from lightning_dqn.networks import MLPQNetwork
-from lightning_dqn.td import LOSSES, chosen_q, max_next_value, td_loss, td_target
+from lightning_dqn.td import LOSSES, chosen_q, double_q_next_value, max_next_value, td_loss, td_target
 
 
 class DQN(pl.LightningModule):
@@ -31,6 +31,8 @@ class DQN(pl.LightningModule):
         gamma: Discount factor in (0, 1].
         lr: Adam learning rate (seed: 1e-4).
         loss: ``mse`` (the seed's) or ``huber`` (smooth L1, robust to large TD errors).
+        double_q: Double DQN targets: the online net picks the next action, the target net values
+            it (off in the seed; curbs the overestimation that makes long CartPole runs collapse).
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class DQN(pl.LightningModule):
         gamma: float = 0.99,
         lr: float = 1e-4,
         loss: str = "mse",
+        double_q: bool = False,
     ):
         super().__init__()
         require(0.0 < gamma <= 1.0, "model.gamma", f"must be in (0, 1], got {gamma}")
@@ -69,7 +72,12 @@ class DQN(pl.LightningModule):
         q = self.q_net(batch["observation"])
         q_sa = chosen_q(q, batch["action"])
         with torch.no_grad():
-            next_value = max_next_value(self.target_net(batch["next", "observation"]))
+            next_obs = batch["next", "observation"]
+            target_q_next = self.target_net(next_obs)
+            if self.hparams.double_q:
+                next_value = double_q_next_value(self.q_net(next_obs), target_q_next)
+            else:
+                next_value = max_next_value(target_q_next)
             target = td_target(batch["next", "reward"], batch["next", "terminated"], next_value, self.hparams.gamma)
         loss = td_loss(q_sa, target, self.hparams.loss)
         if is_logging_step(self.trainer):

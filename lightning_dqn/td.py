@@ -36,6 +36,22 @@ def max_next_value(target_q_next: Tensor) -> Tensor:
     return target_q_next.detach().max(dim=1).values
 
 
+def double_q_next_value(online_q_next: Tensor, target_q_next: Tensor) -> Tensor:
+    """Double DQN's ``Q*(s', argmax_a' Q(s', a'))``: the online net picks, the target net values.
+
+    Taking the max of one noisy estimate overestimates (van Hasselt et al., 2016); splitting the
+    choice from the valuation removes most of that bias. Both inputs are ``[B, A]``; returns ``[B]``.
+
+    Example::
+
+        online = [[1.0, 3.0], [5.0, 2.0]]   # picks actions 1 and 0
+        target = [[7.0, 4.0], [6.0, 9.0]]
+        -> [4.0, 6.0]                       # where max_next_value(target) gives [7.0, 9.0]
+    """
+    best = online_q_next.argmax(dim=1, keepdim=True)
+    return target_q_next.detach().gather(1, best).squeeze(1)
+
+
 def chosen_q(q: Tensor, action: Tensor) -> Tensor:
     """``Q(s, a)`` for the taken actions: ``q`` is ``[B, A]``, ``action`` ``[B]`` ints -> ``[B]``."""
     return q.gather(1, action.long().view(-1, 1)).squeeze(1)
@@ -55,4 +71,4 @@ def td_loss(q_sa: Tensor, target: Tensor, kind: str = "mse") -> Tensor:
     raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
 
 
-__all__ = ["LOSSES", "chosen_q", "max_next_value", "td_loss", "td_target"]
+__all__ = ["LOSSES", "chosen_q", "double_q_next_value", "max_next_value", "td_loss", "td_target"]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lightning_dqn.td import chosen_q, max_next_value, td_loss, td_target
+from lightning_dqn.td import chosen_q, double_q_next_value, max_next_value, td_loss, td_target
 
 
 def test_td_target_matches_hand_computation():
@@ -52,3 +52,10 @@ def test_loss_gradient_flows_only_into_q_sa():
     td_loss(q_sa, target).backward()
     assert q_sa.grad.item() == pytest.approx(2 * (1.0 - 3.0))
     assert target.grad is None
+
+
+def test_double_q_lets_the_online_net_pick_and_the_target_net_value():
+    online = torch.tensor([[1.0, 3.0], [5.0, 2.0]])
+    target = torch.tensor([[7.0, 4.0], [6.0, 9.0]])
+    assert double_q_next_value(online, target).tolist() == [4.0, 6.0]
+    assert max_next_value(target).tolist() == [7.0, 9.0]
