@@ -7,10 +7,9 @@ map one to one onto ``DQN``, ``DQNDataModule`` and ``Trainer``; env-dependent sh
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import NoReturn
-
-import os
 
 import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
