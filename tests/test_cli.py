@@ -87,6 +87,7 @@ def test_fit_without_logger_never_overwrites_an_earlier_run(tmp_path, capsys, mo
         (["--data.frames_per_batch", "0"], "data.frames_per_batch"),
         (["--trainer.callbacks+=EpsilonSchedule", "--trainer.callbacks.start", "2.0"], "EpsilonSchedule.start"),
         (["--trainer.callbacks+=EpsilonSchedule", "--trainer.callbacks.final", "-0.1"], "EpsilonSchedule.final"),
+        (["--torch_threads", "0"], "torch_threads"),
         (["--model.lr", "abc"], "model.lr"),
         (["--model.gama", "0.9"], "model.gama"),
     ],
@@ -118,3 +119,17 @@ def test_print_config_documents_every_hyperparameter(tmp_path):
     for text in ["replay_start_size: 500", "Frames of uniformly random play", "frames_per_batch: 1", "gamma: 0.9",
                  "Discount factor", "decay_frames: 3000", "every_frames: 50", "bound: 0.95"]:
         assert text in out, text
+
+
+def test_torch_threads_sets_torch_cpu_threads(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lightning_dqn"])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        main(["fit", "--config", NONSLIPPERY, "--trainer.max_steps", "2", "--torch_threads", "1"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
