@@ -17,7 +17,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from lightning_dqn.callbacks import ExperienceLogger
 from lightning_dqn.datamodule import DQNDataModule
-from lightning_dqn.errors import ConfigError
+from lightning_dqn.errors import ConfigError, NonFiniteLossError
 from lightning_dqn.module import DQN
 
 
@@ -85,7 +85,8 @@ def trainer_defaults() -> dict:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point: a configuration mistake prints one line naming the field and exits with 2."""
+    """Entry point: a configuration mistake prints one line naming the field and exits with 2; a run
+    that diverges (non-finite loss) prints one line and exits with 1."""
     try:
         DQNCLI(
             DQN,
@@ -97,6 +98,9 @@ def main(args: list[str] | None = None) -> None:
             auto_configure_optimizers=False,  # the optimizer is the module's Adam(lr): one place to set it
             args=args,
         )
+    except NonFiniteLossError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
     except Exception as err:  # noqa: BLE001 - only a ConfigError is turned into a one-line message
         config_error = _config_error_in(err)
         if config_error is None:

@@ -14,10 +14,18 @@ class ConfigError(ValueError):
         super().__init__(f"{field}: {problem}")
 
 
+class NonFiniteLossError(FloatingPointError):
+    """Training diverged: the loss or the weights stopped being finite. The CLI prints it and exits 1.
+
+    Raised before any checkpoint with non-finite weights is written, so the last checkpoint on disk
+    is the last good one.
+    """
+
+
 def require(condition: bool, field: str, problem: str) -> None:
     """Raise ``ConfigError(field, problem)`` unless ``condition`` holds."""
     if not condition:
         raise ConfigError(field, problem)
 
 
-__all__ = ["ConfigError", "require"]
+__all__ = ["ConfigError", "NonFiniteLossError", "require"]

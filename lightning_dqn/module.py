@@ -10,7 +10,7 @@ import torch
 from tensordict import TensorDict
 from torch import Tensor
 
-from lightning_dqn.errors import require
+from lightning_dqn.errors import NonFiniteLossError, require
 from lightning_dqn.log_cadence import is_logging_step
 from lightning_dqn.networks import MLPQNetwork
 from lightning_dqn.td import LOSSES, chosen_q, double_q_next_value, max_next_value, td_loss, td_target
@@ -80,9 +80,20 @@ class DQN(pl.LightningModule):
                 next_value = max_next_value(target_q_next)
             target = td_target(batch["next", "reward"], batch["next", "terminated"], next_value, self.hparams.gamma)
         loss = td_loss(q_sa, target, self.hparams.loss)
+        if not torch.isfinite(loss):  # acting already syncs with the device every batch: no extra stall
+            raise NonFiniteLossError(
+                f"loss is {loss.item()} at optimizer step {self.global_step}: training diverged and stops "
+                "(the last checkpoint written is the last good one; try a lower model.lr, "
+                "trainer.gradient_clip_val or model.loss: huber)"
+            )
         if is_logging_step(self.trainer):
             self.log_dict({"loss": loss.detach(), "q_mean": q_sa.detach().mean()}, batch_size=len(q_sa))
         return loss
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Refuses to write weights that are no longer finite, so no checkpoint ever holds them."""
+        if not all(torch.isfinite(p).all() for p in self.q_net.parameters()):
+            raise NonFiniteLossError(f"the online network's weights are not finite at step {self.global_step}")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # The fused kernel updates all parameters in one call: ~30% faster steps for small nets.

@@ -133,3 +133,13 @@ def test_torch_threads_sets_torch_cpu_threads(tmp_path, monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_divergence_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lightning_dqn"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", NONSLIPPERY, "--model.lr", "1e10", "--data.replay_start_size", "32"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: loss is ") and "training diverged" in err[-1]

@@ -39,3 +39,20 @@ def test_optimizer_holds_only_the_online_network():
 def test_bad_module_arguments(kwargs, field):
     with pytest.raises(ConfigError, match=field):
         model_for(nonslippery_data(), **kwargs)
+
+
+def test_divergence_stops_the_run_and_leaves_only_finite_checkpoints(tmp_path):
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from lightning_dqn import DQN
+    from lightning_dqn.errors import NonFiniteLossError
+
+    data = nonslippery_data(replay_start_size=32)
+    model = model_for(data, lr=1e10)  # Adam steps of 1e10: the loss overflows within a few steps
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_last=True)
+    trainer = make_trainer(tmp_path, [EpsilonSchedule(), checkpoints], max_steps=200)
+    with pytest.raises(NonFiniteLossError, match="training diverged"):
+        trainer.fit(model, datamodule=data)
+    assert trainer.global_step < 200
+    last = DQN.load_from_checkpoint(tmp_path / "ckpt" / "last.ckpt")
+    assert all(torch.isfinite(p).all() for p in last.q_net.parameters())
