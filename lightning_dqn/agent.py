@@ -151,6 +151,7 @@ class Agent:
             "episodes": self.episodes,
             "recent_returns": list(self.recent_returns),
             "recent_lengths": list(self.recent_lengths),
+            "rng": self.rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -158,6 +159,7 @@ class Agent:
         self.episodes = state["episodes"]
         self.recent_returns.extend(state["recent_returns"])
         self.recent_lengths.extend(state["recent_lengths"])
+        self.rng.bit_generator.state = state["rng"]
 
 
 __all__ = ["REWARD_WINDOW", "Agent", "Transitions", "as_obs_tensor", "transitions_to_tensordict"]

@@ -40,6 +40,9 @@ class DQNDataModule(pl.LightningDataModule):
         frames_per_batch: Frames played per gradient step, i.e. the replay ratio's inverse (seed: 1).
         eval_episodes: Episodes played by ``validate``/``test``.
         eval_epsilon: Exploration rate while evaluating (0 = greedy).
+        checkpoint_buffer: Whether checkpoints carry the replay buffer, so ``fit --ckpt_path`` resumes
+            with the same memory instead of refilling it with random play (every checkpoint grows by
+            the buffer's size).
         seed: Base seed of the envs and the agent; ``None`` takes ``seed_everything``'s seed.
     """
 
@@ -54,6 +57,7 @@ class DQNDataModule(pl.LightningDataModule):
         frames_per_batch: int = 1,
         eval_episodes: int = 100,
         eval_epsilon: float = 0.0,
+        checkpoint_buffer: bool = True,
         seed: int | None = None,
     ):
         super().__init__()
@@ -77,7 +81,7 @@ class DQNDataModule(pl.LightningDataModule):
         obs_shape, self.n_actions = probe_env(env_id, env_kwargs)
         self.obs_shape = list(obs_shape)  # a list, so the linked model.obs_shape saves as plain YAML
         self.agent: Agent | None = None
-        self._pending_agent_state: dict | None = None
+        self._pending_state: dict | None = None
 
     # ----------------------------------------------------------------- counters callbacks read
     @property
@@ -122,9 +126,9 @@ class DQNDataModule(pl.LightningDataModule):
         env = make_vector_env(hp.env_id, hp.env_kwargs, hp.num_envs)
         self.buffer = make_replay_buffer(hp.buffer_size, hp.batch_size)
         self.agent = Agent(env, self.buffer, seed=self._seed() + self._rank() * hp.num_envs)
-        if self._pending_agent_state is not None:
-            self.agent.load_state_dict(self._pending_agent_state)
-            self._pending_agent_state = None
+        if self._pending_state is not None:
+            self.load_state_dict(self._pending_state)
+            self._pending_state = None
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
@@ -147,15 +151,25 @@ class DQNDataModule(pl.LightningDataModule):
         return self._evaluation_loader()
 
     def state_dict(self) -> dict:
-        return {"agent": self.agent.state_dict()} if self.agent else {}
+        """The agent's counters, reward window and RNG, and (``checkpoint_buffer``) the replay buffer.
+
+        The environments' mid-episode states are not saved: a resumed run starts new episodes.
+        """
+        if self.agent is None:
+            return {}
+        state = {"agent": self.agent.state_dict()}
+        if self.hparams.checkpoint_buffer:
+            state["buffer"] = self.buffer.state_dict()
+        return state
 
     def load_state_dict(self, state_dict: dict) -> None:
-        if "agent" not in state_dict:
+        if self.agent is None:  # restored before setup: apply once the agent exists
+            self._pending_state = state_dict
             return
-        if self.agent:
+        if "agent" in state_dict:
             self.agent.load_state_dict(state_dict["agent"])
-        else:
-            self._pending_agent_state = state_dict["agent"]
+        if "buffer" in state_dict:
+            self.buffer.load_state_dict(state_dict["buffer"])
 
 
 __all__ = ["DQNDataModule"]

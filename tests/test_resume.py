@@ -1,0 +1,50 @@
+"""fit --ckpt_path last.ckpt continues where the run stopped: counters, schedules, replay memory."""
+
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from conftest import make_trainer, model_for, nonslippery_data
+from lightning_dqn import EpsilonSchedule, TargetNetworkSync
+
+
+def callbacks(tmp_path):
+    return [
+        EpsilonSchedule(1.0, 0.1, decay_frames=2000),
+        TargetNetworkSync(every_frames=50),
+        ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=100, save_last=True),
+    ]
+
+
+def test_resume_restores_counters_schedule_and_buffer(tmp_path):
+    data = nonslippery_data(replay_start_size=100)
+    trainer = make_trainer(tmp_path, callbacks(tmp_path), max_steps=300)
+    trainer.fit(model_for(data), datamodule=data)
+    frames, episodes, window = data.frames, data.episodes, list(data.agent.recent_returns)
+    stored = data.buffer[:]
+
+    resumed_data = nonslippery_data(replay_start_size=100)
+    resumed = make_trainer(tmp_path, callbacks(tmp_path), max_steps=301)
+    resumed.fit(model_for(resumed_data), datamodule=resumed_data, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
+
+    assert resumed.global_step == 301
+    # one more update played 1 frame (plus the prefetched batch's): no warm-up of random play again
+    assert frames < resumed_data.frames <= frames + 2
+    new_episodes = resumed_data.episodes - episodes
+    assert 0 <= new_episodes <= 2
+    kept = window[max(0, len(window) + new_episodes - 100):]  # the window slides by the new episodes
+    assert list(resumed_data.agent.recent_returns)[: len(kept)] == kept and len(kept) > 0
+    assert resumed_data.epsilon == EpsilonSchedule(1.0, 0.1, 2000).value_at(resumed_data.frames)
+    assert len(resumed_data.buffer) == min(500, len(stored) + resumed_data.frames - frames)
+    assert torch.equal(resumed_data.buffer[: len(stored)]["observation"][:10], stored["observation"][:10])
+
+
+def test_without_checkpoint_buffer_resume_refills_with_random_play(tmp_path):
+    data = nonslippery_data(replay_start_size=100, checkpoint_buffer=False)
+    trainer = make_trainer(tmp_path, callbacks(tmp_path), max_steps=300)
+    trainer.fit(model_for(data), datamodule=data)
+    frames = data.frames
+
+    resumed_data = nonslippery_data(replay_start_size=100, checkpoint_buffer=False)
+    resumed = make_trainer(tmp_path, callbacks(tmp_path), max_steps=301)
+    resumed.fit(model_for(resumed_data), datamodule=resumed_data, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
+    assert resumed_data.frames >= frames + 100  # the counters continue, the buffer was refilled
