@@ -82,6 +82,8 @@ class DQNDataModule(pl.LightningDataModule):
         self.obs_shape = list(obs_shape)  # a list, so the linked model.obs_shape saves as plain YAML
         self.agent: Agent | None = None
         self._pending_state: dict | None = None
+        # Callbacks that save model-only checkpoints (RewardBound's best.ckpt) switch this off meanwhile.
+        self.buffer_in_checkpoints = checkpoint_buffer
 
     # ----------------------------------------------------------------- counters callbacks read
     @property
@@ -158,7 +160,7 @@ class DQNDataModule(pl.LightningDataModule):
         if self.agent is None:
             return {}
         state = {"agent": self.agent.state_dict()}
-        if self.hparams.checkpoint_buffer:
+        if self.buffer_in_checkpoints:
             state["buffer"] = self.buffer.state_dict()
         return state
 

@@ -48,3 +48,18 @@ def test_without_checkpoint_buffer_resume_refills_with_random_play(tmp_path):
     resumed = make_trainer(tmp_path, callbacks(tmp_path), max_steps=301)
     resumed.fit(model_for(resumed_data), datamodule=resumed_data, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
     assert resumed_data.frames >= frames + 100  # the counters continue, the buffer was refilled
+
+
+def test_best_checkpoint_is_model_only_and_last_carries_the_buffer(tmp_path):
+    from lightning_dqn import DQN, RewardBound
+
+    data = nonslippery_data(replay_start_size=100)
+    bound = RewardBound(bound=2.0)  # never reached: only best.ckpt updates
+    trainer = make_trainer(tmp_path, [*callbacks(tmp_path), bound], max_steps=300)
+    trainer.fit(model_for(data), datamodule=data)
+    best = torch.load(bound.best_model_path, weights_only=False)
+    last = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    assert "buffer" not in best["DQNDataModule"] and "optimizer_states" not in best
+    assert "buffer" in last["DQNDataModule"] and "optimizer_states" in last
+    assert data.buffer_in_checkpoints  # switched back on after each best save
+    assert isinstance(DQN.load_from_checkpoint(bound.best_model_path), DQN)

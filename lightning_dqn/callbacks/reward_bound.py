@@ -14,8 +14,9 @@ from lightning_dqn.errors import require
 class RewardBound(pl.Callback):
     """Stops training when the mean return of the last 100 episodes reaches ``bound``.
 
-    Each time that mean beats its best so far, saves ``<checkpoint dir>/best.ckpt`` and prints
-    ``Best mean reward updated A -> B, model saved``; on reaching the bound prints
+    Each time that mean beats its best so far, saves the model to ``<checkpoint dir>/best.ckpt``
+    (weights and hyperparameters only: evaluate it with ``test --ckpt_path``; resume from
+    ``last.ckpt``) and prints ``Best mean reward updated A -> B, model saved``; on reaching the bound prints
     ``Solved in N frames!`` and stops (exit code 0), as the seed's training loop does.
 
     The seed checks from the first episode; here the stop waits for ``min_episodes`` finished
@@ -43,6 +44,18 @@ class RewardBound(pl.Callback):
             return trainer.checkpoint_callback.dirpath
         return os.path.join(trainer.log_dir or trainer.default_root_dir, "checkpoints")
 
+    @staticmethod
+    def _save_model_only(trainer: pl.Trainer, path: str) -> None:
+        """The model's weights and hyperparameters, without optimizer, callbacks or replay buffer:
+        the mean can improve hundreds of times a run, and ``last.ckpt`` is the one to resume from."""
+        data = trainer.datamodule
+        keep_buffer = getattr(data, "buffer_in_checkpoints", False)
+        data.buffer_in_checkpoints = False
+        try:
+            trainer.save_checkpoint(path, weights_only=True)
+        finally:
+            data.buffer_in_checkpoints = keep_buffer
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         data = trainer.datamodule
         new_episode = data.episodes != self._seen_episodes
@@ -54,7 +67,7 @@ class RewardBound(pl.Callback):
             self.best_mean = mean if improved else self.best_mean
             if self.save_best:
                 self.best_model_path = os.path.join(self._checkpoint_dir(trainer), "best.ckpt")
-                trainer.save_checkpoint(self.best_model_path, weights_only=False)
+                self._save_model_only(trainer, self.best_model_path)
             if trainer.is_global_zero and improved:
                 saved = ", model saved" if self.save_best else ""
                 print(f"Best mean reward updated {old:.3f} -> {mean:.3f}{saved}", flush=True)
