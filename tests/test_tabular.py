@@ -19,6 +19,12 @@ def lake(slippery: bool) -> gym.Env:
     return gym.make("FrozenLake-v1", is_slippery=slippery)
 
 
+def estimated(env: gym.Env, steps: int) -> TransitionCounts:
+    counts = TransitionCounts(16, 4)
+    counts.play_random(env, steps=steps, seed=0)
+    return counts
+
+
 def test_value_iteration_reaches_the_known_optimal_values_on_the_deterministic_lake():
     p, r, terminal = exact_model(lake(False))
     q = q_value_iteration(p, r, gamma=0.9, terminal=terminal)
@@ -31,8 +37,7 @@ def test_value_iteration_reaches_the_known_optimal_values_on_the_deterministic_l
 
 def test_value_iteration_on_estimated_transitions_matches_the_exact_model():
     env = lake(False)
-    counts = TransitionCounts(16, 4)
-    counts.play_random(env, steps=5000, seed=0)
+    counts = estimated(env, steps=5000)
     p_hat, r_hat = counts.model()
     p, r, terminal = exact_model(env)
     visited = counts.counts.sum(axis=2) > 0
@@ -52,12 +57,9 @@ def test_slippery_lake_ground_truth():
 
 def test_estimated_value_iteration_finds_a_near_optimal_slippery_policy():
     env = lake(True)
-    counts = TransitionCounts(16, 4)
-    counts.play_random(env, steps=50_000, seed=0)
-    p_hat, r_hat = counts.model()
-    _, _, terminal = exact_model(env)
+    p_hat, r_hat = estimated(env, steps=50_000).model()
+    p, r, terminal = exact_model(env)
     policy = q_value_iteration(p_hat, r_hat, gamma=0.99, terminal=terminal).argmax(axis=1)
-    p, r, _ = exact_model(env)
     assert success_probability(p, r, terminal, policy, steps=100) == pytest.approx(0.7402, abs=1e-4)
     rate = greedy_success_rate(env, np.eye(4)[policy], episodes=1000, seed=1)
     assert abs(rate - 0.740) < 0.045  # 1000 episodes: standard error ~0.014
