@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,8 +21,28 @@ def as_obs_tensor(obs: np.ndarray) -> torch.Tensor:
     return tensor if tensor.dtype == torch.uint8 else tensor.float()
 
 
-Transitions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-"""``(obs, action, reward, next_obs, terminated, truncated)``, one row per transition."""
+@dataclass
+class AgentStep:
+    """One step of every env: what the agent saw, did, and got back (arrays with one row per env).
+
+    ``real`` is False for an env's autoreset step (it returns the reset observation and ignores the
+    action). ``terminated`` is the *learning* terminal: the game ended, or a life was lost with
+    ``info["life_lost"]`` (Atari's training envs). ``obs_step`` is ``obs``'s step within its episode.
+    """
+
+    obs: np.ndarray
+    obs_step: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    real: np.ndarray
+
+    def real_transitions(self) -> tuple[np.ndarray, ...]:
+        """``(obs, action, reward, next_obs, terminated, truncated)`` of the real rows only."""
+        parts = (self.obs, self.action, self.reward, self.next_obs, self.terminated, self.truncated)
+        return parts if self.real.all() else tuple(p[self.real] for p in parts)
 
 
 def transitions_to_tensordict(
@@ -48,6 +69,22 @@ def transitions_to_tensordict(
     )
 
 
+class TransitionWriter:
+    """Writes the real transitions of a list of steps to a transition buffer with one ``extend``.
+
+    Building a TensorDict and extending the buffer cost far more per call than per transition.
+    """
+
+    def __init__(self, buffer: ReplayBuffer):
+        self.buffer = buffer
+
+    def write(self, steps: list[AgentStep]) -> None:
+        chunks = [step.real_transitions() for step in steps if step.real.any()]
+        if chunks:
+            joined = chunks[0] if len(chunks) == 1 else [np.concatenate(parts) for parts in zip(*chunks)]
+            self.buffer.extend(transitions_to_tensordict(*joined))
+
+
 class Agent:
     """Plays ``num_envs`` environments at once and stores every real transition.
 
@@ -55,14 +92,19 @@ class Agent:
     set in frames stay correct for any ``num_envs``.
 
     Gymnasium 1.x vector envs autoreset on the step *after* an episode ends: that step returns the
-    reset observation, ignores the action and is not a transition. The agent drops it. The step
-    that ended the episode is stored with its true last observation and two flags: ``terminated``
-    (no bootstrap: the episode really ended) and ``truncated`` (time limit: bootstrap from it).
+    reset observation, ignores the action and is not a transition (``AgentStep.real`` is False).
+    The step that ended the episode carries its true last observation and two flags:
+    ``terminated`` (no bootstrap: the episode really ended) and ``truncated`` (time limit:
+    bootstrap from it). ``writer`` decides what reaches the buffer: ``TransitionWriter`` (default)
+    keeps the real transitions; ``frame_replay.FrameWriter`` keeps one row per step.
     """
 
-    def __init__(self, env: VectorEnv, buffer: ReplayBuffer, seed: int = 0):
+    def __init__(
+        self, env: VectorEnv, buffer: ReplayBuffer, seed: int = 0, writer: TransitionWriter | None = None
+    ):
         self.env = env
         self.buffer = buffer
+        self.writer = writer or TransitionWriter(buffer)
         self.num_envs = env.num_envs
         self.n_actions = int(env.single_action_space.n)
         self.rng = np.random.default_rng(seed)
@@ -74,6 +116,7 @@ class Agent:
         self._episode_return = np.zeros(self.num_envs)
         self._episode_length = np.zeros(self.num_envs, dtype=np.int64)
         self._obs, _ = env.reset(seed=seed)
+        self._obs_step = np.zeros(self.num_envs, dtype=np.int64)
         self._autoresetting = np.zeros(self.num_envs, dtype=bool)
 
     @property
@@ -95,17 +138,17 @@ class Agent:
             actions[greedy] = q.argmax(dim=1).cpu().numpy()
         return actions
 
-    def _step(
-        self, q_net: nn.Module | None, epsilon: float | None, device: torch.device | None = None
-    ) -> Transitions | None:
-        """Step every env once; the real transitions of this step as arrays (``None`` if none)."""
+    def _step(self, q_net: nn.Module | None, epsilon: float | None, device: torch.device | None = None) -> AgentStep:
+        """Step every env once and keep the episode statistics (of whole games) up to date."""
         actions = self.act(q_net, self.epsilon if epsilon is None else epsilon, device)
-        next_obs, reward, terminated, truncated, _ = self.env.step(actions)
+        next_obs, reward, terminated, truncated, info = self.env.step(actions)
         real = ~self._autoresetting
         self._autoresetting = terminated | truncated
-        obs, self._obs = self._obs, next_obs
-        if not real.any():
-            return None
+        life_lost = info.get("life_lost")
+        learning_terminal = terminated if life_lost is None else terminated | life_lost
+        step = AgentStep(self._obs, self._obs_step, actions, reward, next_obs, learning_terminal, truncated, real)
+        self._obs = next_obs
+        self._obs_step = np.where(real, self._obs_step + 1, 0)
 
         self._episode_return[real] += reward[real]
         self._episode_length[real] += 1
@@ -116,32 +159,23 @@ class Agent:
             self._episode_length[i] = 0
             self.episodes += 1
         self.frames += int(real.sum())
-
-        transitions = (obs, actions, reward, next_obs, terminated, truncated)
-        return transitions if real.all() else tuple(a[real] for a in transitions)
+        return step
 
     def step(self, q_net: nn.Module | None, epsilon: float | None = None) -> TensorDict | None:
         """Step every env once; return the real transitions of this step (``None`` if there are none)."""
-        transitions = self._step(q_net, epsilon)
-        return None if transitions is None else transitions_to_tensordict(*transitions)
+        step = self._step(q_net, epsilon)
+        return transitions_to_tensordict(*step.real_transitions()) if step.real.any() else None
 
     def play(self, q_net: nn.Module | None, frames: int, epsilon: float | None = None) -> int:
-        """Step until at least ``frames`` new transitions are stored; return how many.
-
-        The steps are gathered as arrays and written with one ``extend``: building a TensorDict
-        and extending the buffer cost far more per call than per transition.
-        """
-        chunks: list[Transitions] = []
+        """Step until at least ``frames`` new transitions are played, write them once; return how many."""
+        steps: list[AgentStep] = []
         collected = 0
         device = next(q_net.parameters()).device if q_net is not None else None
         while collected < frames:
-            transitions = self._step(q_net, epsilon, device)
-            if transitions is not None:
-                chunks.append(transitions)
-                collected += len(transitions[1])
-        if chunks:
-            joined = chunks[0] if len(chunks) == 1 else [np.concatenate(parts) for parts in zip(*chunks)]
-            self.buffer.extend(transitions_to_tensordict(*joined))
+            steps.append(self._step(q_net, epsilon, device))
+            collected += int(steps[-1].real.sum())
+        if steps:
+            self.writer.write(steps)
         return collected
 
     def state_dict(self) -> dict:
@@ -162,4 +196,4 @@ class Agent:
         self.rng.bit_generator.state = state["rng"]
 
 
-__all__ = ["REWARD_WINDOW", "Agent", "Transitions", "as_obs_tensor", "transitions_to_tensordict"]
+__all__ = ["REWARD_WINDOW", "Agent", "AgentStep", "TransitionWriter", "as_obs_tensor", "transitions_to_tensordict"]

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from lightning_dqn.agent import Agent
-from lightning_dqn.envs import make_env, make_vector_env, probe_env
+from lightning_dqn.agent import Agent, TransitionWriter
+from lightning_dqn.atari import AtariOptions, is_atari, make_atari_env, make_atari_vector_env
+from lightning_dqn.envs import check_env_spaces, make_env, make_vector_env, probe_env
 from lightning_dqn.errors import require
+from lightning_dqn.frame_replay import FrameWriter, make_frame_replay
 from lightning_dqn.replay import make_replay_buffer
 from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation envs never share a seed with training envs
+REPLAY_LAYOUTS = ("auto", "transitions", "frames")
 
 
 def _keep_batch(batch: Any) -> Any:
@@ -32,8 +36,18 @@ class DQNDataModule(pl.LightningDataModule):
     Args:
         env_id: Any gymnasium id with Discrete actions and a Box or Discrete observation.
         env_kwargs: Passed to ``gymnasium.make`` (e.g. ``is_slippery``, ``map_name`` for FrozenLake).
-        num_envs: Environments stepped together in one vector env (one agent step each = one frame).
-        buffer_size: Replay capacity in transitions (seed: REPLAY_SIZE).
+        atari: Preprocessing and back end of Atari games (``ALE/Pong-v5``, ``PongNoFrameskip-v4``...).
+        num_envs: Environments stepped together in one vector env (one agent step each = one frame;
+            on Atari one agent step is ``atari.frame_skip`` emulator frames).
+        buffer_size: Replay capacity in transitions (seed: REPLAY_SIZE); with the ``frames`` layout,
+            in rows (one per agent step, plus one per episode).
+        n_step: Steps summed into each TD target, ``r_t + ... + gamma^(n-1) r_(t+n-1) + gamma^n
+            max Q*`` (Sutton 1988; 1 = the seed's one-step target). Needs the ``frames`` layout.
+        replay_layout: ``transitions`` stores (obs, action, reward, next_obs) per transition;
+            ``frames`` stores each observation once (newest frame only for Atari stacks) and rebuilds
+            stacks and n-step returns when sampling; ``auto`` picks ``frames`` for Atari or n_step > 1.
+        replay_memmap_dir: Keep the replay rows in memory-mapped files under this directory (a new
+            subdirectory per run; for buffers larger than RAM); unset = in RAM. ``frames`` layout only.
         replay_start_size: Frames of uniformly random play stored before the first update (seed:
             REPLAY_START_SIZE).
         batch_size: Transitions per gradient step (seed: BATCH_SIZE).
@@ -50,11 +64,15 @@ class DQNDataModule(pl.LightningDataModule):
         self,
         env_id: str = "FrozenLake-v1",
         env_kwargs: dict[str, Any] | None = None,
+        atari: AtariOptions | None = None,
         num_envs: int = 1,
         buffer_size: int = 500,
         replay_start_size: int = 500,
         batch_size: int = 16,
         frames_per_batch: int = 1,
+        n_step: int = 1,
+        replay_layout: str = "auto",
+        replay_memmap_dir: str | None = None,
         eval_episodes: int = 100,
         eval_epsilon: float = 0.0,
         checkpoint_buffer: bool = True,
@@ -77,8 +95,32 @@ class DQNDataModule(pl.LightningDataModule):
         require(frames_per_batch >= 1, "data.frames_per_batch", f"must be >= 1, got {frames_per_batch}")
         require(eval_episodes >= 1, "data.eval_episodes", f"must be >= 1, got {eval_episodes}")
         require(0.0 <= eval_epsilon <= 1.0, "data.eval_epsilon", f"must be in [0, 1], got {eval_epsilon}")
+        require(n_step >= 1, "data.n_step", f"must be >= 1, got {n_step}")
+        require(
+            replay_layout in REPLAY_LAYOUTS,
+            "data.replay_layout",
+            f"must be one of {', '.join(REPLAY_LAYOUTS)}, got {replay_layout!r}",
+        )
         self.save_hyperparameters()
-        obs_shape, self.n_actions = probe_env(env_id, env_kwargs)
+        self.is_atari = is_atari(env_id)
+        self.atari = atari or AtariOptions()
+        if replay_layout == "auto":
+            replay_layout = "frames" if self.is_atari or n_step > 1 else "transitions"
+        require(
+            replay_layout == "frames" or (n_step == 1 and replay_memmap_dir is None),
+            "data.replay_layout",
+            "n_step > 1 and replay_memmap_dir need the frames layout (or auto), got transitions",
+        )
+        self.replay_layout = replay_layout
+        if self.is_atari:
+            self.atari.check()
+            env = make_atari_env(env_id, self.atari, env_kwargs)
+            try:
+                obs_shape, self.n_actions = check_env_spaces(env, env_id)
+            finally:
+                env.close()
+        else:
+            obs_shape, self.n_actions = probe_env(env_id, env_kwargs)
         self.obs_shape = list(obs_shape)  # a list, so the linked model.obs_shape saves as plain YAML
         self.agent: Agent | None = None
         self._pending_state: dict | None = None
@@ -125,12 +167,37 @@ class DQNDataModule(pl.LightningDataModule):
         if stage != "fit" or self.agent is not None:
             return
         hp = self.hparams
-        env = make_vector_env(hp.env_id, hp.env_kwargs, hp.num_envs)
-        self.buffer = make_replay_buffer(hp.buffer_size, hp.batch_size)
-        self.agent = Agent(env, self.buffer, seed=self._seed() + self._rank() * hp.num_envs)
+        if self.is_atari:
+            env = make_atari_vector_env(hp.env_id, self.atari, hp.num_envs, hp.env_kwargs)
+        else:
+            env = make_vector_env(hp.env_id, hp.env_kwargs, hp.num_envs)
+        self.buffer, writer = self._make_replay()
+        self.agent = Agent(env, self.buffer, seed=self._seed() + self._rank() * hp.num_envs, writer=writer)
         if self._pending_state is not None:
             self.load_state_dict(self._pending_state)
             self._pending_state = None
+
+    def _make_replay(self):
+        """The replay buffer and the writer that fills it, for the chosen layout."""
+        hp = self.hparams
+        if self.replay_layout == "transitions":
+            buffer = make_replay_buffer(hp.buffer_size, hp.batch_size)
+            return buffer, TransitionWriter(buffer)
+        memmap_dir = None
+        if hp.replay_memmap_dir is not None:
+            os.makedirs(hp.replay_memmap_dir, exist_ok=True)
+            memmap_dir = tempfile.mkdtemp(prefix=f"replay-rank{self._rank()}-", dir=hp.replay_memmap_dir)
+        stack = self.atari.frame_stack if self.is_atari else 1
+        buffer = make_frame_replay(
+            hp.buffer_size, hp.batch_size, hp.num_envs, stack, hp.n_step, stacked=self.is_atari, memmap_dir=memmap_dir
+        )
+        return buffer, FrameWriter(buffer, stacked=self.is_atari)
+
+    def _make_eval_env(self):
+        hp = self.hparams
+        if self.is_atari:  # whole games: no life-loss terminals, true scores
+            return make_atari_env(hp.env_id, self.atari, hp.env_kwargs, training=False)
+        return make_env(hp.env_id, hp.env_kwargs)
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
@@ -142,7 +209,7 @@ class DQNDataModule(pl.LightningDataModule):
         hp = self.hparams
         seed = self._seed() + EVAL_SEED_OFFSET + self._rank()
         episodes = EvaluationEpisodes(
-            make_env(hp.env_id, hp.env_kwargs), self._acting_net(), hp.eval_episodes, hp.eval_epsilon, seed
+            self._make_eval_env(), self._acting_net(), hp.eval_episodes, hp.eval_epsilon, seed
         )
         return DataLoader(episodes, batch_size=None, collate_fn=_keep_batch, num_workers=0)
 

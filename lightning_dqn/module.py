@@ -12,8 +12,16 @@ from torch import Tensor
 
 from lightning_dqn.errors import NonFiniteLossError, require
 from lightning_dqn.log_cadence import is_logging_step
-from lightning_dqn.networks import MLPQNetwork
-from lightning_dqn.td import LOSSES, chosen_q, double_q_next_value, max_next_value, td_loss, td_target
+from lightning_dqn.networks import NETWORKS, make_q_network
+from lightning_dqn.td import (
+    LOSSES,
+    chosen_q,
+    double_q_next_value,
+    max_next_value,
+    n_step_return,
+    td_loss,
+    td_target,
+)
 
 
 class DQN(pl.LightningModule):
@@ -27,7 +35,9 @@ class DQN(pl.LightningModule):
     Args:
         obs_shape: Observation shape; linked from ``data.obs_shape`` by the CLI, never typed.
         n_actions: Number of discrete actions; linked from ``data.n_actions``.
+        network: ``mlp`` (vectors) or ``nature_cnn`` (stacked 84x84 uint8 frames; the seed's Atari net).
         hidden_sizes: Widths of the MLP's hidden layers (seed's FrozenLake net: 256, 128).
+        dueling: Dueling head, ``Q = V + A - mean(A)`` (Wang et al. 2016; off in the seed).
         gamma: Discount factor in (0, 1].
         lr: Adam learning rate (seed: 1e-4).
         loss: ``mse`` (the seed's) or ``huber`` (smooth L1, robust to large TD errors).
@@ -39,7 +49,9 @@ class DQN(pl.LightningModule):
         self,
         obs_shape: Sequence[int] = (16,),
         n_actions: int = 4,
+        network: str = "mlp",
         hidden_sizes: Sequence[int] = (256, 128),
+        dueling: bool = False,
         gamma: float = 0.99,
         lr: float = 1e-4,
         loss: str = "mse",
@@ -50,8 +62,16 @@ class DQN(pl.LightningModule):
         require(lr > 0.0, "model.lr", f"must be > 0, got {lr}")
         require(loss in LOSSES, "model.loss", f"must be one of {', '.join(LOSSES)}, got {loss!r}")
         require(all(h >= 1 for h in hidden_sizes), "model.hidden_sizes", f"must all be >= 1, got {list(hidden_sizes)}")
+        require(network in NETWORKS, "model.network", f"must be one of {', '.join(NETWORKS)}, got {network!r}")
+        if network == "nature_cnn":
+            require(
+                len(obs_shape) == 3 and min(obs_shape[1:]) >= 36,
+                "model.network",
+                f"nature_cnn needs stacked frames (C, H, W) of at least 36x36, got observations of shape "
+                f"{list(obs_shape)} (use mlp)",
+            )
         self.save_hyperparameters()
-        self.q_net = MLPQNetwork(obs_shape, n_actions, hidden_sizes)
+        self.q_net = make_q_network(network, obs_shape, n_actions, hidden_sizes, dueling)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self._eval_returns: list[Tensor] = []
         self._eval_lengths: list[Tensor] = []
@@ -78,7 +98,10 @@ class DQN(pl.LightningModule):
                 next_value = double_q_next_value(self.q_net(next_obs), target_q_next)
             else:
                 next_value = max_next_value(target_q_next)
-            target = td_target(batch["next", "reward"], batch["next", "terminated"], next_value, self.hparams.gamma)
+            reward, discount = batch["next", "reward"], self.hparams.gamma
+            if reward.dim() == 2:  # n-step: up to n rewards per sample, and how many steps they span
+                reward, discount = n_step_return(reward, batch["next", "steps"], self.hparams.gamma)
+            target = td_target(reward, batch["next", "terminated"], next_value, discount)
         loss = td_loss(q_sa, target, self.hparams.loss)
         if not torch.isfinite(loss):  # acting already syncs with the device every batch: no extra stall
             raise NonFiniteLossError(

@@ -31,6 +31,24 @@ def td_target(reward: Tensor, terminated: Tensor, next_value: Tensor, discount: 
     return reward.to(next_value.dtype) + discount * alive * next_value
 
 
+def n_step_return(rewards: Tensor, steps: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
+    """Discounted sum of up to n rewards and the discount ``gamma**m`` for the bootstrap after them.
+
+    ``rewards`` is ``[B, n]`` with zeros after each sample's last step; ``steps`` ``[B]`` holds m,
+    the steps actually taken (fewer than n when the episode ended first). The bootstrap discount is
+    per sample: an episode that ended after 2 of 3 steps bootstraps (if truncated) with gamma**2,
+    not gamma**3.
+
+    Example (gamma 0.5)::
+
+        rewards = [[1.0, 1.0, 1.0], [2.0, 4.0, 0.0]]
+        steps   = [3, 2]
+        -> returns [1 + 0.5 + 0.25, 2 + 0.5 * 4] = [1.75, 4.0], discounts [0.125, 0.25]
+    """
+    powers = gamma ** torch.arange(rewards.shape[1], dtype=rewards.dtype, device=rewards.device)
+    return (rewards * powers).sum(dim=1), gamma ** steps.to(rewards.dtype)
+
+
 def max_next_value(target_q_next: Tensor) -> Tensor:
     """``max_a' Q*(s', a')`` from the target network's ``[B, A]`` output; never differentiated."""
     return target_q_next.detach().max(dim=1).values
@@ -71,4 +89,12 @@ def td_loss(q_sa: Tensor, target: Tensor, kind: str = "mse") -> Tensor:
     raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
 
 
-__all__ = ["LOSSES", "chosen_q", "double_q_next_value", "max_next_value", "td_loss", "td_target"]
+__all__ = [
+    "LOSSES",
+    "chosen_q",
+    "double_q_next_value",
+    "max_next_value",
+    "n_step_return",
+    "td_loss",
+    "td_target",
+]

@@ -113,7 +113,7 @@ def test_reward_bound_saves_the_best_model_and_solves_the_lake(tmp_path, capsys)
     assert bound.best_mean == pytest.approx(data.mean_return)
     assert bound.best_model_path.endswith("best.ckpt")
     best = DQN.load_from_checkpoint(bound.best_model_path)
-    assert torch.equal(best.q_net.net[1].weight, trainer.lightning_module.q_net.net[1].weight)
+    assert torch.equal(best.q_net.body[1].weight, trainer.lightning_module.q_net.body[1].weight)
 
 
 def test_callback_arguments_are_checked():

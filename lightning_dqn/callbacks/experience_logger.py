@@ -12,19 +12,29 @@ from lightning_dqn.log_cadence import is_logging_step
 
 
 class ExperienceLogger(pl.Callback):
-    """Logs ``frames``, ``episodes``, ``reward_100`` and ``fps`` (frames per second of wall time).
+    """Logs what the agent experienced, every logging step.
 
-    ``reward_100`` is the mean return of the last 100 training episodes, the seed's "mean reward".
-    ``fps`` counts all frames played between two logging steps over the wall time between them,
-    so it measures the whole loop (acting, sampling, learning). The CLI always adds this callback.
+    - ``frames`` (agent steps over all envs) and ``episodes``; on Atari also ``emulator_frames``
+      (frames x frame skip, the unit papers quote);
+    - ``reward_100``: mean return of the last 100 training episodes, the seed's "mean reward";
+    - ``reward_recent``: the same over the last ``recent_episodes`` (Pong's 100 games span most of
+      an hour on a CPU; a short window shows where learning is now);
+    - ``fps``: frames played between two logging steps over the wall time between them, so it
+      measures the whole loop (acting, sampling, learning);
+    - ``time_s``: wall seconds of training, carried across resumes, to draw curves against time.
+
+    The CLI always adds this callback.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, recent_episodes: int = 20) -> None:
+        self.recent_episodes = recent_episodes
+        self._start_time: float | None = None
+        self._time_before = 0.0  # training seconds of the runs this one resumes
         self._last_time: float | None = None
         self._last_frames = 0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._last_time = time.perf_counter()
+        self._start_time = self._last_time = time.perf_counter()
         self._last_frames = trainer.datamodule.frames
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
@@ -32,12 +42,28 @@ class ExperienceLogger(pl.Callback):
             return
         data = trainer.datamodule
         now = time.perf_counter()
-        pl_module.log_dict({"frames": float(data.frames), "episodes": float(data.episodes)}, batch_size=1)
+        counts = {"frames": float(data.frames), "episodes": float(data.episodes), "time_s": self._elapsed(now)}
+        if getattr(data, "is_atari", False):
+            counts["emulator_frames"] = float(data.frames * data.atari.frame_skip)
+        pl_module.log_dict(counts, batch_size=1)
         shown = {}
         if not math.isnan(data.mean_return):
             shown["reward_100"] = data.mean_return
+            recent = list(data.agent.recent_returns)[-self.recent_episodes :]
+            pl_module.log("reward_recent", sum(recent) / len(recent), batch_size=1)
         if self._last_time is not None and now > self._last_time:
             shown["fps"] = (data.frames - self._last_frames) / (now - self._last_time)
         if shown:
             pl_module.log_dict(shown, prog_bar=True, batch_size=1)
         self._last_time, self._last_frames = now, data.frames
+
+    def _elapsed(self, now: float | None = None) -> float:
+        if self._start_time is None:
+            return self._time_before
+        return self._time_before + (now or time.perf_counter()) - self._start_time
+
+    def state_dict(self) -> dict:
+        return {"time_s": self._elapsed()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._time_before = state_dict.get("time_s", 0.0)

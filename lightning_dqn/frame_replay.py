@@ -1,0 +1,234 @@
+"""Replay memory that stores every observation once and rebuilds stacks and n-step returns on sampling.
+
+A transition buffer stores ``obs`` and ``next_obs`` per transition: for Atari that is two stacks of
+four 84x84 frames, 56 KB, or 56 GB for a million transitions. Here each agent step of each env
+writes one *row*: the newest frame of the observation it acted from, the action, and what came of
+it (reward, learning-terminal, truncated), plus the observation's step within its episode and a
+running row id. With ``num_envs`` envs written in env order, an env's next row is always
+``num_envs`` rows further on, so a transition is a *window* of rows:
+
+    rows  k-(S-1)N ... k-N, k        the S frames of the observation (zero before the episode start)
+    rows  k+N ... k+mN               the next m <= n_step observations, until the episode ends
+
+The step that autoresets an env writes the episode's last observation as a row of its own; that
+row starts no transition (the next row's episode step is 0, not its own plus one). The row id
+check rejects windows that reach rows not yet written or already overwritten. About 7.1 KB per
+Atari row: a 1M buffer fits in about 7 GB.
+
+Parts, in TorchRL's own composition: ``LazyTensorStorage`` (or ``LazyMemmapStorage`` for buffers
+larger than RAM) holds the rows, ``FrameWindowSampler`` draws valid windows, and
+``rebuild_transitions`` (the buffer's transform) turns them into the usual transition layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+from torchrl.data import LazyMemmapStorage, LazyTensorStorage, ReplayBuffer
+from torchrl.data.replay_buffers.samplers import Sampler
+from torchrl.data.replay_buffers.storages import Storage
+
+from lightning_dqn.agent import AgentStep
+
+ROW_KEYS = ("row_id", "episode_step", "terminated", "truncated")
+
+
+def _window_offsets(stack: int, n_step: int) -> torch.Tensor:
+    """Row offsets (in env steps) of a transition's window: ``-(stack-1) .. n_step``."""
+    return torch.arange(-(stack - 1), n_step + 1)
+
+
+def window_validity(
+    rows: TensorDict, num_envs: int, stack: int, n_step: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Which windows are real transitions, how many steps each spans, and which frames are in-episode.
+
+    ``rows`` has batch shape ``[B, W]`` with ``W = stack + n_step`` and column ``stack - 1`` the
+    start row. Returns ``valid [B]``, ``steps [B]`` (m: steps until the episode ends, at most
+    ``n_step``) and ``in_episode [B, W]`` (rows of the start row's episode; others count as zeros).
+    """
+    offsets = _window_offsets(stack, n_step)
+    start = stack - 1
+    row_id, episode_step = rows["row_id"], rows["episode_step"]
+    expected_id = row_id[:, start, None] + offsets * num_envs
+    expected_step = episode_step[:, start, None] + offsets
+    same_episode = (row_id == expected_id) & (episode_step == expected_step) & (expected_step >= 0)
+
+    ended = (rows["terminated"] | rows["truncated"])[:, start : start + n_step]
+    first_end = ended.to(torch.int8).argmax(dim=1)
+    steps = torch.where(ended.any(dim=1), first_end + 1, torch.full_like(first_end, n_step))
+    needed_forward = (offsets > 0) & (offsets <= steps[:, None])
+    needed_back = (offsets < 0) & (expected_step >= 0)
+    valid = (same_episode | ~(needed_forward | needed_back)).all(dim=1)
+    in_episode = same_episode & (offsets <= steps[:, None])
+    return valid, steps, in_episode
+
+
+class FrameWindowSampler(Sampler):
+    """Uniform over stored transitions: draws start rows, keeps those whose windows are valid.
+
+    Returns row indices of shape ``[batch, stack + n_step]``; the storage gathers them as a
+    ``[batch, W]`` TensorDict for ``rebuild_transitions``. Rejection costs a second, small gather
+    of four integer columns; fewer than 1% of rows are rejected once the buffer holds a few episodes.
+    """
+
+    def __init__(self, num_envs: int, stack: int, n_step: int):
+        super().__init__()
+        self.num_envs, self.stack, self.n_step = num_envs, stack, n_step
+        self.offsets = _window_offsets(stack, n_step) * num_envs
+
+    def _columns(self, storage: Storage, index: torch.Tensor) -> TensorDict:
+        # The four bookkeeping columns only: gathering whole rows would copy every frame twice.
+        rows = storage._storage  # TorchRL storages keep their TensorDict here (0.14)
+        return TensorDict({key: rows.get(key)[index] for key in ROW_KEYS}, batch_size=index.shape)
+
+    def sample(self, storage: Storage, batch_size: int) -> tuple[torch.Tensor, dict]:
+        filled, capacity = len(storage), storage.max_size
+        chosen: list[torch.Tensor] = []
+        found = 0
+        for _ in range(100):
+            starts = torch.randint(filled, (2 * (batch_size - found) + 8,))
+            windows = (starts[:, None] + self.offsets) % capacity
+            if filled < capacity:  # rows past the filled part do not exist yet: any stand-in fails the id check
+                windows = windows.clamp(max=filled - 1)
+            valid, _, _ = window_validity(self._columns(storage, windows), self.num_envs, self.stack, self.n_step)
+            chosen.append(windows[valid])
+            found += int(valid.sum())
+            if found >= batch_size:
+                return torch.cat(chosen)[:batch_size], {}
+        raise RuntimeError(f"no valid transitions among {filled} stored rows: play more frames before sampling")
+
+    def _empty(self) -> None:
+        pass
+
+    def dumps(self, path: str | Path) -> None:
+        pass  # stateless: everything it needs lives in the storage
+
+    def loads(self, path: str | Path) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        pass
+
+
+class StackRebuilder:
+    """The buffer's transform: ``[B, W]`` windows of rows -> ``[B]`` transitions in TorchRL's layout.
+
+    Keys out: ``observation``, ``action``, ``("next", "observation" | "reward" | "terminated" |
+    "truncated")``, and with ``n_step > 1`` also ``("next", "steps")`` (m) while ``("next",
+    "reward")`` holds the m rewards ``[B, n_step]`` (zeros after the end); the loss discounts them.
+    """
+
+    def __init__(self, num_envs: int, stack: int, n_step: int, stacked: bool):
+        self.num_envs, self.stack, self.n_step, self.stacked = num_envs, stack, n_step, stacked
+
+    def _observation(self, frames: torch.Tensor, in_episode: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """The observation whose newest frame is window column ``last`` ([B]): S frames, zero-padded."""
+        columns = last[:, None] - torch.arange(self.stack - 1, -1, -1)  # [B, S], oldest first
+        rows = torch.arange(len(frames))[:, None]
+        picked = frames[rows, columns]
+        keep = in_episode[rows, columns].view(*columns.shape, *([1] * (picked.dim() - 2)))
+        picked = picked * keep.to(picked.dtype)
+        return picked if self.stacked else picked[:, -1]
+
+    def __call__(self, rows: TensorDict) -> TensorDict:
+        _, steps, in_episode = window_validity(rows, self.num_envs, self.stack, self.n_step)
+        start = self.stack - 1
+        batch = torch.arange(rows.shape[0])
+        frames = rows["frame"]
+        last_step = start + steps - 1  # the row whose step ended the m-step stretch
+        rewards = rows["reward"][:, start : start + self.n_step]
+        next_part = {
+            "observation": self._observation(frames, in_episode, start + steps),
+            "terminated": rows["terminated"][batch, last_step],
+            "truncated": rows["truncated"][batch, last_step],
+        }
+        if self.n_step == 1:
+            next_part["reward"] = rewards[:, 0]
+        else:
+            next_part["reward"] = rewards * (torch.arange(self.n_step) < steps[:, None])
+            next_part["steps"] = steps
+        return TensorDict(
+            {
+                "observation": self._observation(frames, in_episode, torch.full_like(steps, start)),
+                "action": rows["action"][:, start],
+                "next": next_part,
+            },
+            batch_size=[rows.shape[0]],
+        )
+
+
+class FrameWriter:
+    """Writes one row per env per agent step (autoreset steps included) with one ``extend``."""
+
+    def __init__(self, buffer: ReplayBuffer, stacked: bool):
+        self.buffer = buffer
+        self.stacked = stacked
+
+    def _next_row_id(self) -> int:
+        if len(self.buffer) == 0:
+            return 0
+        return int(self.buffer.storage._storage.get("row_id")[: len(self.buffer)].max()) + 1
+
+    def write(self, steps: Sequence[AgentStep]) -> None:
+        obs = np.concatenate([s.obs for s in steps])
+        frame = torch.from_numpy(obs[:, -1] if self.stacked else obs)
+        if frame.dtype != torch.uint8:
+            frame = frame.float()
+        first = self._next_row_id()
+        rows = TensorDict(
+            {
+                "frame": frame,
+                "action": torch.from_numpy(np.concatenate([s.action for s in steps])),
+                "reward": torch.from_numpy(np.concatenate([s.reward for s in steps])).float(),
+                "terminated": torch.from_numpy(np.concatenate([s.terminated for s in steps])),
+                "truncated": torch.from_numpy(np.concatenate([s.truncated for s in steps])),
+                "episode_step": torch.from_numpy(np.concatenate([s.obs_step for s in steps])).int(),
+                "row_id": torch.arange(first, first + len(frame)),
+            },
+            batch_size=[len(frame)],
+        )
+        self.buffer.extend(rows)
+
+
+def make_frame_replay(
+    capacity: int,
+    batch_size: int,
+    num_envs: int,
+    stack: int,
+    n_step: int = 1,
+    stacked: bool = True,
+    memmap_dir: str | Path | None = None,
+) -> ReplayBuffer:
+    """A TorchRL buffer of ``capacity`` rows that samples transitions rebuilt from frames.
+
+    ``stacked``: observations are stacks of ``stack`` frames and a row keeps the newest one; else a
+    row keeps the whole observation (``stack`` must be 1). ``memmap_dir``: keep the rows in
+    memory-mapped files there (``LazyMemmapStorage``) instead of RAM.
+    """
+    if memmap_dir is None:
+        storage: Storage = LazyTensorStorage(capacity)
+    else:
+        storage = LazyMemmapStorage(capacity, scratch_dir=str(memmap_dir), existsok=True)
+    return ReplayBuffer(
+        storage=storage,
+        sampler=FrameWindowSampler(num_envs, stack, n_step),
+        transform=StackRebuilder(num_envs, stack, n_step, stacked),
+        batch_size=batch_size,
+    )
+
+
+__all__ = [
+    "FrameWindowSampler",
+    "FrameWriter",
+    "StackRebuilder",
+    "make_frame_replay",
+    "window_validity",
+]
