@@ -7,18 +7,21 @@ map one to one onto ``DQN``, ``DQNDataModule`` and ``Trainer``; env-dependent sh
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 from typing import NoReturn, Optional
 
 import pytorch_lightning as pl
 import torch
+import yaml
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from lightning_dqn.callbacks import ExperienceLogger
+from lightning_dqn.callbacks import EvaluationVideoLogger, ExperienceLogger
 from lightning_dqn.datamodule import DQNDataModule
 from lightning_dqn.errors import ConfigError, NonFiniteLossError
 from lightning_dqn.module import DQN
+from lightning_dqn.tracking import git_state, run_directory
 
 
 class OneLineErrorParser(LightningArgumentParser):
@@ -38,16 +41,29 @@ class RunConfigSaver(SaveConfigCallback):
     """
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "fit":
+        if stage != "fit" or self.already_saved:
             return
-        config_path = os.path.join(trainer.log_dir or trainer.default_root_dir, self.config_filename)
+        run_dir = run_directory(trainer)
+        config_path = os.path.join(run_dir, self.config_filename)
         if not self.overwrite and os.path.isfile(config_path):
             raise ConfigError(
                 "trainer.logger",
                 f"{config_path} belongs to an earlier run; use a logger (versioned run directories) "
                 "or another trainer.default_root_dir",
             )
-        super().setup(trainer, pl_module, stage)
+        if trainer.is_global_zero:
+            os.makedirs(run_dir, exist_ok=True)
+            with open(config_path, "w") as f:
+                f.write(self.parser.dump(self.config, skip_none=False))
+        self.already_saved = True
+        if trainer.logger is not None:
+            self.save_config(trainer, pl_module, stage)
+
+    def save_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """The whole resolved config and the code's git state go to the logger (W&B's run config),
+        so a run can be reproduced from the tracker alone."""
+        resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        trainer.logger.log_hyperparams({"cli": resolved, "git": git_state()})
 
 
 class DQNCLI(LightningCLI):
@@ -70,12 +86,61 @@ class DQNCLI(LightningCLI):
             if threads < 1:
                 raise ConfigError("torch_threads", f"must be >= 1 or null, got {threads}")
             torch.set_num_threads(threads)
+        self._schedule_evaluation()
+        self._name_wandb_run()
+        self._resolve_named_checkpoint()
+
+    def _set(self, key: str, value) -> None:
+        (self.config[self.subcommand] if self.subcommand else self.config)[key] = value
+
+    def _schedule_evaluation(self) -> None:
+        """``data.eval_every_frames`` becomes Lightning's validation interval in optimizer steps."""
+        every = self._get(self.config, "data.eval_every_frames")
+        if every is None:
+            return
+        if every < 1:
+            raise ConfigError("data.eval_every_frames", f"must be >= 1 or null, got {every}")
+        self._set("trainer.val_check_interval", max(1, round(every / self._get(self.config, "data.frames_per_batch"))))
+        self._set("trainer.check_val_every_n_epoch", None)
+
+    def _name_wandb_run(self) -> None:
+        """W&B runs are named ``<env>-<variant>-seed<seed>`` and grouped by ``<env>-<variant>``,
+        the variant being the config file's name, so a project page of many runs reads at a glance."""
+        logger = self._get(self.config, "trainer.logger")
+        if not (hasattr(logger, "class_path") and logger.class_path.endswith("DQNWandbLogger")):
+            return
+        configs = self._get(self.config, "config")
+        variant = os.path.splitext(os.path.basename(str(configs[-1])))[0] if configs else "cli"
+        env = str(self._get(self.config, "data.env_id")).replace("/", "-")
+        seed = self._get(self.config, "seed_everything")
+        args = logger.init_args
+        if args.get("group") is None:
+            args["group"] = f"{env}-{variant}"
+        if args.get("name") is None:
+            args["name"] = f"{env}-{variant}-seed{seed}"
+
+    def _resolve_named_checkpoint(self) -> None:
+        """``--ckpt_path best`` (or ``last``) means the newest such file under the runs directory."""
+        if self.subcommand not in ("test", "validate"):
+            return
+        name = self._get(self.config, "ckpt_path")
+        if name not in ("best", "last"):
+            return
+        logger = self._get(self.config, "trainer.logger")
+        root = self._get(self.config, "trainer.default_root_dir") or "runs"
+        if hasattr(logger, "init_args") and logger.init_args.get("save_dir"):
+            root = logger.init_args["save_dir"]
+        found = sorted(glob.glob(os.path.join(root, "**", f"{name}.ckpt"), recursive=True), key=os.path.getmtime)
+        if not found:
+            raise ConfigError("ckpt_path", f"no {name}.ckpt under {root}/; pass a checkpoint's path")
+        print(f"Using {found[-1]}", flush=True)
+        self._set("ckpt_path", found[-1])
 
 
 def trainer_defaults() -> dict:
     return {
-        # frames, episodes, reward_100 and fps are always logged
-        "callbacks": [ExperienceLogger()],
+        # frames, episodes, reward_100, fps and evaluation videos are always logged
+        "callbacks": [ExperienceLogger(), EvaluationVideoLogger()],
         # validation plays whole episodes; the sanity check would play them before any training
         "num_sanity_val_steps": 0,
         # a progress bar written to a pipe floods the log file

@@ -6,16 +6,19 @@ import os
 import tempfile
 from typing import Any
 
+import gymnasium as gym
 import pytorch_lightning as pl
+from gymnasium.wrappers import RecordVideo
 from torch.utils.data import DataLoader
 
 from lightning_dqn.agent import Agent, TransitionWriter
 from lightning_dqn.atari import AtariOptions, is_atari, make_atari_env, make_atari_vector_env
 from lightning_dqn.envs import check_env_spaces, make_env, make_vector_env, probe_env
-from lightning_dqn.errors import require
+from lightning_dqn.errors import ConfigError, require
 from lightning_dqn.frame_replay import FrameWriter, make_frame_replay
 from lightning_dqn.replay import make_replay_buffer
 from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
+from lightning_dqn.tracking import run_directory
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation envs never share a seed with training envs
 REPLAY_LAYOUTS = ("auto", "transitions", "frames")
@@ -52,8 +55,12 @@ class DQNDataModule(pl.LightningDataModule):
             REPLAY_START_SIZE).
         batch_size: Transitions per gradient step (seed: BATCH_SIZE).
         frames_per_batch: Frames played per gradient step, i.e. the replay ratio's inverse (seed: 1).
-        eval_episodes: Episodes played by ``validate``/``test``.
-        eval_epsilon: Exploration rate while evaluating (0 = greedy).
+        eval_episodes: Episodes played by each evaluation (``validate``, ``test``, and during ``fit``).
+        eval_epsilon: Exploration rate while evaluating (0 = greedy; DQN papers use 0.05 on Atari).
+        eval_every_frames: During ``fit``, evaluate every this many frames (the CLI turns it into
+            ``trainer.val_check_interval``); unset = only when the run stops.
+        record_video: Record the first episode of each evaluation as an MP4 under the run's
+            ``videos/`` (gymnasium's ``RecordVideo``; logged to W&B when it is the logger).
         checkpoint_buffer: Whether checkpoints carry the replay buffer, so ``fit --ckpt_path`` resumes
             with the same memory instead of refilling it with random play (every checkpoint grows by
             the buffer's size).
@@ -75,6 +82,8 @@ class DQNDataModule(pl.LightningDataModule):
         replay_memmap_dir: str | None = None,
         eval_episodes: int = 100,
         eval_epsilon: float = 0.0,
+        eval_every_frames: int | None = None,
+        record_video: bool = False,
         checkpoint_buffer: bool = True,
         seed: int | None = None,
     ):
@@ -112,6 +121,8 @@ class DQNDataModule(pl.LightningDataModule):
             "n_step > 1 and replay_memmap_dir need the frames layout (or auto), got transitions",
         )
         self.replay_layout = replay_layout
+        if record_video:
+            self._check_video_recording(env_id, env_kwargs)
         if self.is_atari:
             self.atari.check()
             env = make_atari_env(env_id, self.atari, env_kwargs)
@@ -123,6 +134,7 @@ class DQNDataModule(pl.LightningDataModule):
             obs_shape, self.n_actions = probe_env(env_id, env_kwargs)
         self.obs_shape = list(obs_shape)  # a list, so the linked model.obs_shape saves as plain YAML
         self.agent: Agent | None = None
+        self._episodes: EvaluationEpisodes | None = None
         self._pending_state: dict | None = None
         # Callbacks that save model-only checkpoints (RewardBound's best.ckpt) switch this off meanwhile.
         self.buffer_in_checkpoints = checkpoint_buffer
@@ -193,11 +205,45 @@ class DQNDataModule(pl.LightningDataModule):
         )
         return buffer, FrameWriter(buffer, stacked=self.is_atari)
 
-    def _make_eval_env(self):
+    def _make_eval_env(self) -> gym.Env:
         hp = self.hparams
+        render = {"render_mode": "rgb_array"} if hp.record_video else {}
         if self.is_atari:  # whole games: no life-loss terminals, true scores
-            return make_atari_env(hp.env_id, self.atari, hp.env_kwargs, training=False)
-        return make_env(hp.env_id, hp.env_kwargs)
+            env = make_atari_env(hp.env_id, self.atari, hp.env_kwargs, training=False, **render)
+        else:
+            env = make_env(hp.env_id, hp.env_kwargs, **render)
+        if hp.record_video:
+            # Recorded once per agent step: on Atari that is every frame_skip-th emulator frame.
+            frame_skip = self.atari.frame_skip if self.is_atari else 1
+            fps = max(1, round(env.metadata.get("render_fps", 30) / frame_skip))
+            folder = os.path.join(run_directory(self.trainer), "videos")
+            env = RecordVideo(env, folder, episode_trigger=lambda _: False, fps=fps, disable_logger=True)
+        return env
+
+    def _check_video_recording(self, env_id: str, env_kwargs: dict[str, Any] | None) -> None:
+        """Renders one frame and loads the video writer now, not after hours of training."""
+        try:
+            import moviepy  # noqa: F401 - RecordVideo's writer
+
+            make = make_atari_env if self.is_atari else make_env
+            args = (env_id, self.atari, env_kwargs) if self.is_atari else (env_id, env_kwargs)
+            env = make(*args, render_mode="rgb_array")
+            env.reset(seed=0)
+            frame = env.render()
+            env.close()
+        except (ImportError, gym.error.Error) as err:
+            raise ConfigError("data.record_video", f"cannot record {env_id!r} ({err})") from None
+        if frame is None:
+            raise ConfigError("data.record_video", f"{env_id!r} renders no rgb_array frames")
+
+    def _video_name(self) -> str:
+        stage = "test" if self.trainer.testing else "eval"
+        return f"{stage}-frame{self.frames}-step{self.trainer.global_step}"
+
+    @property
+    def latest_video(self) -> str | None:
+        """Path of the MP4 the last evaluation recorded (``record_video``), else ``None``."""
+        return self._episodes.last_video if self._episodes is not None else None
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
@@ -208,10 +254,15 @@ class DQNDataModule(pl.LightningDataModule):
     def _evaluation_loader(self) -> DataLoader:
         hp = self.hparams
         seed = self._seed() + EVAL_SEED_OFFSET + self._rank()
-        episodes = EvaluationEpisodes(
-            self._make_eval_env(), self._acting_net(), hp.eval_episodes, hp.eval_epsilon, seed
+        self._episodes = EvaluationEpisodes(
+            self._make_eval_env(),
+            self._acting_net(),
+            hp.eval_episodes,
+            hp.eval_epsilon,
+            seed,
+            video_name=self._video_name if hp.record_video else None,
         )
-        return DataLoader(episodes, batch_size=None, collate_fn=_keep_batch, num_workers=0)
+        return DataLoader(self._episodes, batch_size=None, collate_fn=_keep_batch, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
         return self._evaluation_loader()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -58,18 +59,29 @@ class EvaluationEpisodes(IterableDataset):
     """``episodes`` whole episodes on a separate env, acting greedily (or with ``epsilon``).
 
     Each item is one finished episode: ``{"return": float tensor, "length": int tensor}``. It never
-    touches the replay buffer or the training counters. The env is reset with ``seed`` once, so the
-    same checkpoint and seed give the same episodes.
+    touches the replay buffer or the training counters. Every evaluation resets the env with
+    ``seed``, so the same weights and seed give the same episodes. With ``video_name`` (and ``env``
+    wrapped in gymnasium's ``RecordVideo``) the first episode of each evaluation is recorded to
+    ``<video_name()>.mp4``; ``last_video`` is its path.
     """
 
-    def __init__(self, env: gym.Env, q_net: nn.Module, episodes: int, epsilon: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        env: gym.Env,
+        q_net: nn.Module,
+        episodes: int,
+        epsilon: float = 0.0,
+        seed: int = 0,
+        video_name: Callable[[], str] | None = None,
+    ):
         super().__init__()
         self.env = env
         self.q_net = q_net
         self.episodes = episodes
         self.epsilon = epsilon
         self.seed = seed
-        self.rng = np.random.default_rng(seed)
+        self.video_name = video_name
+        self.last_video: str | None = None
 
     def _action(self, obs: np.ndarray) -> int:
         if self.rng.random() < self.epsilon:
@@ -80,16 +92,24 @@ class EvaluationEpisodes(IterableDataset):
         return int(q.argmax(dim=1).item())
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        self.rng = np.random.default_rng(self.seed)
         obs, _ = self.env.reset(seed=self.seed)
-        for _ in range(self.episodes):
+        name = self.video_name() if self.video_name is not None else None
+        if name is not None:  # after the reset: RecordVideo ends open-ended recordings on reset
+            self.env.start_recording(name)
+        for episode in range(self.episodes):
             total, length, done = 0.0, 0, False
             while not done:
                 obs, reward, terminated, truncated, _ = self.env.step(self._action(obs))
                 total += float(reward)
                 length += 1
                 done = terminated or truncated
+            if episode == 0 and name is not None:
+                self.env.stop_recording()
+                self.last_video = os.path.join(self.env.video_folder, f"{name}.mp4")
             yield {"return": torch.tensor(total), "length": torch.tensor(length)}
-            obs, _ = self.env.reset()
+            if episode + 1 < self.episodes:
+                obs, _ = self.env.reset()
 
 
 __all__ = ["EvaluationEpisodes", "ExperienceStream"]

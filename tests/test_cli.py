@@ -1,6 +1,5 @@
 """The command line as a user runs it: config files, run directories, evaluation, errors."""
 
-import csv
 import os
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import pytest
 import yaml
 
 from lightning_dqn.cli import main
+from lightning_dqn.wandb_records import read_offline_run
 
 ROOT = Path(__file__).resolve().parents[1]
 NONSLIPPERY = str(ROOT / "experiments" / "frozenlake_nonslippery.yaml")
@@ -17,31 +17,39 @@ NONSLIPPERY = str(ROOT / "experiments" / "frozenlake_nonslippery.yaml")
 
 def run_cli(*args, cwd):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for key in ("WANDB_API_KEY", "WANDB_MODE"):  # no account: W&B must run offline by default
+        env.pop(key, None)
     return subprocess.run(
         [sys.executable, "-m", "lightning_dqn", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
+
+
+def only_run(tmp_path):
+    """The run directory and the offline W&B run of the single run under ``tmp_path/runs``."""
+    (run_dir,) = (tmp_path / "runs" / "lightning_dqn").iterdir()
+    (wandb_dir,) = (tmp_path / "runs" / "wandb").glob(f"offline-run-*-{run_dir.name}")
+    return run_dir, read_offline_run(wandb_dir)
 
 
 def test_fit_from_config_solves_and_keeps_every_run(tmp_path):
     first = run_cli("fit", "--config", NONSLIPPERY, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "Solved in " in first.stdout and " frames!" in first.stdout
-    run_dir = tmp_path / "runs" / "frozenlake_nonslippery" / "version_0"
+    run_dir, wandb_run = only_run(tmp_path)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["data"]["env_kwargs"] == {"is_slippery": False}
     assert "n_actions" not in config["model"], "env shapes are linked from data, never typed"
-    hparams = yaml.safe_load((run_dir / "hparams.yaml").read_text())
-    assert hparams["obs_shape"] == [16] and hparams["n_actions"] == 4
-    rows = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
-    assert {"frames", "episodes", "reward_100", "epsilon", "loss", "q_mean", "fps"} <= set(rows[0])
-    final_eval = [r for r in rows if r["eval/return_mean"]]
-    assert len(final_eval) == 1 and float(final_eval[0]["eval/return_mean"]) == 1.0  # greedy after the stop
+    assert wandb_run.config["obs_shape"] == [16] and wandb_run.config["n_actions"] == 4
+    metrics = set().union(*wandb_run.history)
+    assert {"frames", "episodes", "reward_100", "epsilon", "loss", "q_mean", "fps"} <= metrics
+    final_eval = wandb_run.column("eval/return_mean")
+    assert len(final_eval) == 1 and final_eval[0][1] == 1.0  # greedy after the stop
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 
     second = run_cli("fit", "--config", NONSLIPPERY, "--trainer.max_steps", "5", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-2000:]
-    assert (tmp_path / "runs" / "frozenlake_nonslippery" / "version_1" / "config.yaml").is_file()
+    assert len([d for d in (tmp_path / "runs" / "lightning_dqn").iterdir() if (d / "config.yaml").is_file()]) == 2
     assert (run_dir / "checkpoints" / "best.ckpt").is_file(), "the first run is untouched"
 
     test = run_cli(
@@ -134,7 +142,7 @@ def test_torch_threads_sets_torch_cpu_threads(tmp_path, monkeypatch):
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        main(["fit", "--config", NONSLIPPERY, "--trainer.max_steps", "2", "--torch_threads", "1"])
+        main(["fit", "--config", NONSLIPPERY, "--trainer.max_steps", "2", "--torch_threads", "1", "--trainer.logger", "false"])
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
@@ -144,7 +152,7 @@ def test_divergence_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["lightning_dqn"])
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--config", NONSLIPPERY, "--model.lr", "1e10", "--data.replay_start_size", "32"])
+        main(["fit", "--config", NONSLIPPERY, "--model.lr", "1e10", "--data.replay_start_size", "32", "--trainer.logger", "false"])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: loss is ") and "training diverged" in err[-1]

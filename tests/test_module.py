@@ -10,10 +10,12 @@ from lightning_dqn import EpsilonSchedule
 from lightning_dqn.errors import ConfigError
 
 
-@pytest.mark.parametrize(("loss", "double_q"), list(itertools.product(["mse", "huber"], [False, True])))
-def test_switch_combination_trains(loss, double_q, tmp_path):
-    data = nonslippery_data(replay_start_size=32)
-    model = model_for(data, loss=loss, double_q=double_q)
+@pytest.mark.parametrize(
+    ("loss", "double_q", "dueling", "n_step"), list(itertools.product(["mse", "huber"], [False, True], [False, True], [1, 3]))
+)
+def test_switch_combination_trains(loss, double_q, dueling, n_step, tmp_path):
+    data = nonslippery_data(replay_start_size=32, n_step=n_step)
+    model = model_for(data, loss=loss, double_q=double_q, dueling=dueling)
     online_before = [p.clone() for p in model.q_net.parameters()]
     target_before = [p.clone() for p in model.target_net.parameters()]
     trainer = make_trainer(tmp_path, [EpsilonSchedule()], max_steps=10, log_every_n_steps=5)

@@ -14,6 +14,7 @@ BUDGETS = {
     "02_dqn_frozenlake.ipynb": (
         "SLIPPERY = False\nDECAY_FRAMES = 3000\nLR = 1e-3\nGAMMA = 0.9\nBOUND = 0.95\nMAX_STEPS = 20_000\nEVAL_EPISODES = 20\nSEED = 0"
     ),
+    "03_dqn_atari.ipynb": "CHECKPOINT = None\nMAX_STEPS = 100\nREPLAY_START = 200\nMAX_EPISODE_STEPS = 200\nSEED = 0",
 }
 EXPECTED = {
     "01_value_iteration_and_q_learning.ipynb": ["best fixed policy (exact table)  0.740", "value iteration (estimated p)    0.740"],
@@ -21,6 +22,12 @@ EXPECTED = {
         "DQN greedy policy, exact success within 100 steps: 1.000",
         "DQN greedy policy, 20 played episodes:        1.000",
         "best fixed policy (tabular optimum):               1.000",
+    ],
+    "03_dqn_atari.ipynb": [
+        "identical observations over 100 steps: True",
+        "bytes per stored row: 7,082",
+        "checkpoint at optimizer step 100,",
+        "video written: True",
     ],
 }
 

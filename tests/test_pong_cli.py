@@ -1,6 +1,5 @@
 """Pong through the command line: a short real training run, and Atari config mistakes."""
 
-import csv
 import math
 import sys
 from pathlib import Path
@@ -8,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lightning_dqn.cli import main
-from tests.test_cli import run_cli
+from test_cli import only_run, run_cli
 
 PONG_FAST = str(Path(__file__).resolve().parents[1] / "experiments" / "pong_fast.yaml")
 SMALL = ["--data.buffer_size", "2000", "--data.replay_start_size", "200", "--torch_threads", "1"]
@@ -20,12 +19,12 @@ def test_pong_trains_a_few_hundred_frames_from_the_shipped_config(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    run_dir = tmp_path / "runs" / "pong_fast" / "version_0"
-    rows = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
-    last = [r for r in rows if r["frames"]][-1]
-    assert float(last["frames"]) >= 200 + 149 * 2  # warm-up, then 2 agent steps per update
-    assert float(last["emulator_frames"]) == 4 * float(last["frames"])
-    assert all(math.isfinite(float(r["loss"])) for r in rows if r["loss"])
+    run_dir, wandb_run = only_run(tmp_path)
+    last = [row for row in wandb_run.history if "emulator_frames" in row][-1]
+    assert last["frames"] >= 200 + 149 * 2  # warm-up, then 2 agent steps per update
+    assert last["emulator_frames"] == 4 * last["frames"]
+    assert all(math.isfinite(loss) for _, loss in wandb_run.column("loss"))
+    assert wandb_run.name == "PongNoFrameskip-v4-pong_fast-seed0"
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 
 

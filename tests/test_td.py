@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lightning_dqn.td import chosen_q, double_q_next_value, max_next_value, td_loss, td_target
+from lightning_dqn.td import chosen_q, double_q_next_value, max_next_value, n_step_return, td_loss, td_target
 
 
 def test_td_target_matches_hand_computation():
@@ -59,3 +59,14 @@ def test_double_q_lets_the_online_net_pick_and_the_target_net_value():
     target = torch.tensor([[7.0, 4.0], [6.0, 9.0]])
     assert double_q_next_value(online, target).tolist() == [4.0, 6.0]
     assert max_next_value(target).tolist() == [7.0, 9.0]
+
+
+def test_n_step_return_by_hand():
+    rewards = torch.tensor([[1.0, 1.0, 1.0], [2.0, 4.0, 0.0], [5.0, 0.0, 0.0]])
+    steps = torch.tensor([3, 2, 1])
+    returns, discounts = n_step_return(rewards, steps, gamma=0.5)
+    assert torch.allclose(returns, torch.tensor([1.75, 4.0, 5.0]))
+    assert torch.allclose(discounts, torch.tensor([0.125, 0.25, 0.5]))
+    # One step reduces to the one-step target's reward and gamma.
+    one, gamma = n_step_return(torch.tensor([[3.0]]), torch.tensor([1]), gamma=0.9)
+    assert one.item() == 3.0 and gamma.item() == pytest.approx(0.9)

@@ -4,5 +4,13 @@ from lightning_dqn.callbacks.epsilon import EpsilonSchedule, linear_epsilon
 from lightning_dqn.callbacks.experience_logger import ExperienceLogger
 from lightning_dqn.callbacks.reward_bound import RewardBound
 from lightning_dqn.callbacks.target_sync import TargetNetworkSync
+from lightning_dqn.callbacks.video_logger import EvaluationVideoLogger
 
-__all__ = ["EpsilonSchedule", "ExperienceLogger", "RewardBound", "TargetNetworkSync", "linear_epsilon"]
+__all__ = [
+    "EpsilonSchedule",
+    "EvaluationVideoLogger",
+    "ExperienceLogger",
+    "RewardBound",
+    "TargetNetworkSync",
+    "linear_epsilon",
+]

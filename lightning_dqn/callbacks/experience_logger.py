@@ -21,7 +21,9 @@ class ExperienceLogger(pl.Callback):
       an hour on a CPU; a short window shows where learning is now);
     - ``fps``: frames played between two logging steps over the wall time between them, so it
       measures the whole loop (acting, sampling, learning);
-    - ``time_s``: wall seconds of training, carried across resumes, to draw curves against time.
+    - ``time_s``: wall seconds of training, carried across resumes, to draw curves against time;
+    - ``episode/return`` and ``episode/length`` of every finished training episode, one row each;
+    - ``frames`` next to the evaluation metrics too, so every row has the x-axis W&B plots against.
 
     The CLI always adds this callback.
     """
@@ -32,6 +34,7 @@ class ExperienceLogger(pl.Callback):
         self._time_before = 0.0  # training seconds of the runs this one resumes
         self._last_time: float | None = None
         self._last_frames = 0
+        self._logged_episodes: int | None = None
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start_time = self._last_time = time.perf_counter()
@@ -56,6 +59,25 @@ class ExperienceLogger(pl.Callback):
         if shown:
             pl_module.log_dict(shown, prog_bar=True, batch_size=1)
         self._last_time, self._last_frames = now, data.frames
+        self._log_finished_episodes(trainer)
+
+    def _log_finished_episodes(self, trainer: pl.Trainer) -> None:
+        """One row per training episode finished since the last logging step (at most 100)."""
+        data = trainer.datamodule
+        new = data.episodes - (data.episodes if self._logged_episodes is None else self._logged_episodes)
+        self._logged_episodes = data.episodes
+        if new <= 0:
+            return
+        returns = list(data.agent.recent_returns)[-new:]
+        lengths = list(data.agent.recent_lengths)[-new:]
+        for logger in trainer.loggers:
+            for episode_return, length in zip(returns, lengths):
+                row = {"episode/return": episode_return, "episode/length": float(length), "frames": float(data.frames)}
+                logger.log_metrics(row, step=trainer.global_step)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.state.fn == "fit" and trainer.datamodule is not None:
+            pl_module.log("frames", float(trainer.datamodule.frames), batch_size=1)
 
     def _elapsed(self, now: float | None = None) -> float:
         if self._start_time is None:

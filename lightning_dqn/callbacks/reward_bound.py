@@ -10,6 +10,8 @@ import pytorch_lightning as pl
 
 from lightning_dqn.errors import require
 
+MONITORS = ("train", "eval")
+
 
 class RewardBound(pl.Callback):
     """Stops training when the mean return of the last 100 episodes reaches ``bound``.
@@ -23,14 +25,21 @@ class RewardBound(pl.Callback):
     episodes, so a lucky first success in FrozenLake (a window of one) cannot end a run. Decisions
     are reduced across processes, so with DDP all ranks stop at the same step.
 
+    With ``monitor: eval`` the stop looks at the evaluation mean instead (``eval/return_mean`` of
+    the ``data.eval_episodes`` greedy episodes played every ``data.eval_every_frames``), which a
+    shrinking epsilon cannot flatter; the best checkpoint still follows the training window.
+
     Args:
         bound: Mean return to reach (seed: MEAN_REWARD_BOUND, 0.8 FrozenLake, 19 Pong).
         min_episodes: Finished episodes required before the bound can stop the run.
         save_best: Whether to write ``best.ckpt`` whenever the mean improves.
+        monitor: ``train`` (mean of the last 100 training episodes, the seed's) or ``eval``.
     """
 
-    def __init__(self, bound: float, min_episodes: int = 100, save_best: bool = True):
+    def __init__(self, bound: float, min_episodes: int = 100, save_best: bool = True, monitor: str = "train"):
         require(min_episodes >= 1, "RewardBound.min_episodes", f"must be >= 1, got {min_episodes}")
+        require(monitor in MONITORS, "RewardBound.monitor", f"must be one of {', '.join(MONITORS)}, got {monitor!r}")
+        self.monitor = monitor
         self.bound = bound
         self.min_episodes = min_episodes
         self.save_best = save_best
@@ -72,12 +81,22 @@ class RewardBound(pl.Callback):
                 saved = ", model saved" if self.save_best else ""
                 print(f"Best mean reward updated {old:.3f} -> {mean:.3f}{saved}", flush=True)
 
-        solved = data.episodes >= self.min_episodes and mean >= self.bound
+        if self.monitor == "train":
+            self._stop_if(trainer, data.episodes >= self.min_episodes and mean >= self.bound)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.monitor != "eval" or trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        eval_mean = trainer.callback_metrics.get("eval/return_mean")
+        self._stop_if(trainer, eval_mean is not None and float(eval_mean) >= self.bound)
+
+    def _stop_if(self, trainer: pl.Trainer, solved: bool) -> None:
         if trainer.strategy.reduce_boolean_decision(solved, all=False):
-            self.solved_at_frame = data.frames
+            frames = trainer.datamodule.frames
+            self.solved_at_frame = frames
             trainer.should_stop = True
             if trainer.is_global_zero:
-                print(f"Solved in {data.frames} frames!", flush=True)
+                print(f"Solved in {frames} frames!", flush=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_mean": self.best_mean, "best_model_path": self.best_model_path}
