@@ -139,6 +139,8 @@ class StackRebuilder:
         return picked if self.stacked else picked[:, -1]
 
     def __call__(self, rows: TensorDict) -> TensorDict:
+        if rows.batch_dims == 1:  # ``buffer[i]`` indexes rows; only sampled windows become transitions
+            return rows
         _, steps, in_episode = window_validity(rows, self.num_envs, self.stack, self.n_step)
         start = self.stack - 1
         batch = torch.arange(rows.shape[0])

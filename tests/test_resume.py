@@ -63,3 +63,22 @@ def test_best_checkpoint_is_model_only_and_last_carries_the_buffer(tmp_path):
     assert "buffer" in last["DQNDataModule"] and "optimizer_states" in last
     assert data.buffer_in_checkpoints  # switched back on after each best save
     assert isinstance(DQN.load_from_checkpoint(bound.best_model_path), DQN)
+
+
+def test_resume_with_the_frame_layout_keeps_rows_and_never_joins_old_and_new_episodes(tmp_path):
+    data = nonslippery_data(replay_start_size=100, n_step=3)
+    assert data.replay_layout == "frames"
+    trainer = make_trainer(tmp_path, callbacks(tmp_path), max_steps=200)
+    trainer.fit(model_for(data), datamodule=data)
+    stored = data.buffer[:]
+
+    resumed_data = nonslippery_data(replay_start_size=100, n_step=3)
+    resumed = make_trainer(tmp_path, callbacks(tmp_path), max_steps=260)
+    resumed.fit(model_for(resumed_data), datamodule=resumed_data, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
+    rows = resumed_data.buffer[:]
+    old = len(stored)
+    assert torch.equal(rows["row_id"][:old], stored["row_id"][:old]) and torch.equal(rows["frame"][:old], stored["frame"][:old])
+    assert torch.equal(rows["row_id"][old:], torch.arange(old, len(rows)))  # row ids continue
+    assert rows["episode_step"][old] == 0  # the resumed envs start new episodes
+    batch = resumed_data.buffer.sample(2000)  # the cut episode's last row never bootstraps into the new one
+    assert batch["next", "steps"].min() >= 1 and batch["observation"].shape == (2000, 16)
