@@ -27,6 +27,17 @@ def test_pong_trains_a_few_hundred_frames_from_the_shipped_config(tmp_path):
     assert wandb_run.name == "PongNoFrameskip-v4-pong_fast-seed0"
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 
+    # The trained system plays a game, filmed: greedy evaluation through `test`, one MP4.
+    short_games = ["--data.env_kwargs", "{max_num_frames_per_episode: 1200}", "--data.eval_episodes", "1"]
+    test = run_cli(
+        "test", "--config", PONG_FAST, *SMALL, *short_games, "--data.record_video", "true", "--trainer.logger", "false",
+        "--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt"), cwd=tmp_path,
+    )
+    assert test.returncode == 0, test.stderr[-3000:]
+    assert "test/return_mean" in test.stdout and "test/length_mean" in test.stdout
+    (video,) = (tmp_path / "runs" / "videos").glob("test-*.mp4")
+    assert video.stat().st_size > 10_000
+
 
 @pytest.mark.parametrize(
     ("args", "field"),
