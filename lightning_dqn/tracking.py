@@ -20,6 +20,8 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
+from lightning_dqn.errors import ConfigError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -41,7 +43,8 @@ class DQNWandbLogger(WandbLogger):
         name: Run name; the CLI fills in ``<env>-<variant>-seed<seed>`` when unset.
         group: Run group; the CLI fills in ``<env>-<variant>`` (seeds of one variant group together).
         offline: ``None`` decides from the environment (see ``wandb_goes_online``).
-        log_model: Upload checkpoints as W&B artifacts (``True``: at the end, ``"all"``: each save).
+        log_model: Upload checkpoints as W&B artifacts (``True``: at the end, ``"all"``: each save);
+            online runs only.
         tags: Free-form tags.
         **kwargs: Passed to ``WandbLogger`` and on to ``wandb.init``.
     """
@@ -59,6 +62,12 @@ class DQNWandbLogger(WandbLogger):
     ):
         if offline is None:
             offline = not wandb_goes_online()
+        if offline and log_model:
+            raise ConfigError(
+                "trainer.logger.init_args.log_model",
+                "uploads checkpoints and needs an online run (WANDB_API_KEY or WANDB_MODE=online); "
+                "offline runs keep their checkpoints under runs/",
+            )
         super().__init__(
             project=project,
             save_dir=save_dir,

@@ -58,13 +58,14 @@ def _items(updates) -> dict[str, Any]:
 
 @dataclass
 class OfflineRun:
-    """What one offline run recorded: its name, group, config and history rows."""
+    """What one offline run recorded: its name, group, config, history rows and artifacts."""
 
     name: str = ""
     group: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     metric_steps: dict[str, str] = field(default_factory=dict)  # define_metric: metric glob -> x-axis
+    artifacts: list[tuple[str, str]] = field(default_factory=list)  # (type, name) of logged artifacts
 
     def column(self, key: str) -> list[tuple[Any, Any]]:
         """``(frames, value)`` pairs of every history row that has ``key``."""
@@ -88,6 +89,8 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
             run.config.update(_items(record.config.update))
         elif kind == "history":
             run.history.append(_items(record.history.item))
+        elif kind == "artifact":
+            run.artifacts.append((record.artifact.type, record.artifact.name))
         elif kind == "metric" and record.metric.step_metric:
             run.metric_steps[record.metric.glob_name or record.metric.name] = record.metric.step_metric
     return run

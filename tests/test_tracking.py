@@ -19,7 +19,8 @@ def test_offline_run_holds_config_frame_axis_evaluation_and_video(tmp_path):
     fit = run_cli(
         "fit", "--config", CARTPOLE, "--trainer.max_steps", "600", "--data.replay_start_size", "200",
         "--data.eval_every_frames", "1000", "--data.eval_episodes", "2", "--data.record_video", "true",
-        "--trainer.log_every_n_steps", "25", "--model.lr", "0.0007", cwd=tmp_path,
+        "--trainer.log_every_n_steps", "25", "--model.lr", "0.0007",
+        cwd=tmp_path,
     )
     assert fit.returncode == 0, fit.stderr[-3000:]
     run_dir, run = only_run(tmp_path)
