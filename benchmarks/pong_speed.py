@@ -40,6 +40,7 @@ from torchrl.data import ReplayBuffer
 
 from lightning_dqn import DQN, DQNDataModule, EpsilonSchedule, ExperienceLogger, TargetNetworkSync
 from lightning_dqn.atari import AtariOptions
+from lightning_dqn.frame_replay import bytes_per_row
 from lightning_dqn.networks import NatureCNN
 
 ENV_ID, GAME = "PongNoFrameskip-v4", "pong"
@@ -236,9 +237,7 @@ def run_lightning(backend: str, updates: int, replay_start: int, buffer_size: in
 # ----------------------------------------------------------------------------- report
 def replay_bytes(buffer: ReplayBuffer) -> tuple[int, int]:
     """Bytes of every tensor the frame-once storage allocated, and its capacity in rows."""
-    rows = buffer.storage._storage  # TorchRL storages keep their TensorDict here (0.14)
-    total = sum(t.numel() * t.element_size() for t in rows.values(include_nested=True, leaves_only=True))
-    return total, buffer.storage.max_size
+    return round(bytes_per_row(buffer) * buffer.storage.max_size), buffer.storage.max_size
 
 
 def print_table(results: list[Result]) -> None:

@@ -37,6 +37,20 @@ from lightning_dqn.agent import AgentStep
 ROW_KEYS = ("row_id", "episode_step", "terminated", "truncated")
 
 
+def stored_rows(storage: Storage) -> TensorDict:
+    """The storage's whole TensorDict of rows (allocated capacity, filled or not), without a copy.
+
+    TorchRL 0.14 keeps it as ``storage._storage``; this is the one place that relies on that.
+    """
+    return storage._storage
+
+
+def bytes_per_row(buffer: ReplayBuffer) -> float:
+    """Bytes the storage holds per row of capacity: the figure to multiply by a buffer size."""
+    rows = stored_rows(buffer.storage)
+    return sum(t.numel() * t.element_size() for t in rows.values(True, True)) / buffer.storage.max_size
+
+
 def _window_offsets(stack: int, n_step: int) -> torch.Tensor:
     """Row offsets (in env steps) of a transition's window: ``-(stack-1) .. n_step``."""
     return torch.arange(-(stack - 1), n_step + 1)
@@ -83,7 +97,7 @@ class FrameWindowSampler(Sampler):
 
     def _columns(self, storage: Storage, index: torch.Tensor) -> TensorDict:
         # The four bookkeeping columns only: gathering whole rows would copy every frame twice.
-        rows = storage._storage  # TorchRL storages keep their TensorDict here (0.14)
+        rows = stored_rows(storage)
         return TensorDict({key: rows.get(key)[index] for key in ROW_KEYS}, batch_size=index.shape)
 
     def sample(self, storage: Storage, batch_size: int) -> tuple[torch.Tensor, dict]:
@@ -177,7 +191,7 @@ class FrameWriter:
     def _next_row_id(self) -> int:
         if len(self.buffer) == 0:
             return 0
-        return int(self.buffer.storage._storage.get("row_id")[: len(self.buffer)].max()) + 1
+        return int(stored_rows(self.buffer.storage).get("row_id")[: len(self.buffer)].max()) + 1
 
     def write(self, steps: Sequence[AgentStep]) -> None:
         obs = np.concatenate([s.obs for s in steps])
@@ -229,6 +243,8 @@ def make_frame_replay(
 
 __all__ = [
     "FrameWindowSampler",
+    "bytes_per_row",
+    "stored_rows",
     "FrameWriter",
     "StackRebuilder",
     "make_frame_replay",

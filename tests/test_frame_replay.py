@@ -13,7 +13,7 @@ import torch
 from lightning_dqn.agent import Agent
 from lightning_dqn.atari import AtariOptions, make_atari_vector_env
 from lightning_dqn.envs import make_vector_env
-from lightning_dqn.frame_replay import FrameWriter, make_frame_replay
+from lightning_dqn.frame_replay import FrameWriter, bytes_per_row, make_frame_replay, stored_rows
 
 
 class RecordingWriter(FrameWriter):
@@ -113,12 +113,12 @@ def test_atari_stacks_rebuilt_from_single_frames(n_step):
 def test_a_row_costs_one_frame_not_two_stacks():
     env = make_atari_vector_env("PongNoFrameskip-v4", AtariOptions(), 2)
     buffer, _ = fill(env, capacity=500, n_step=3, stacked=True, frames=600, stack=4)
-    stored = buffer.storage._storage
-    bytes_per_row = sum(t.numel() * t.element_size() for t in stored.values(True, True)) / buffer.storage.max_size
-    assert 84 * 84 <= bytes_per_row < 84 * 84 + 64
-    assert bytes_per_row * 1_000_000 < 8e9  # a 1M-row Pong buffer fits in under 8 GB
+    per_row = bytes_per_row(buffer)
+    assert per_row == sum(t.nbytes for t in stored_rows(buffer.storage).values(True, True)) / 500
+    assert 84 * 84 <= per_row < 84 * 84 + 64
+    assert per_row * 1_000_000 < 8e9  # a 1M-row Pong buffer fits in under 8 GB
     two_stacks = 2 * math.prod(buffer.sample()["observation"].shape[1:])  # a transition layout's obs + next obs
-    assert two_stacks / bytes_per_row > 7.9
+    assert two_stacks / per_row > 7.9
 
 
 def test_memmap_storage_keeps_rows_on_disk(tmp_path):
