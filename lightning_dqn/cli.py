@@ -45,7 +45,9 @@ class RunConfigSaver(SaveConfigCallback):
             return
         run_dir = run_directory(trainer)
         config_path = os.path.join(run_dir, self.config_filename)
-        if not self.overwrite and os.path.isfile(config_path):
+        # Rank 0 looks and tells the others: a rank looking after rank 0 wrote would see its own run.
+        exists = trainer.strategy.broadcast(trainer.is_global_zero and os.path.isfile(config_path))
+        if not self.overwrite and exists:
             raise ConfigError(
                 "trainer.logger",
                 f"{config_path} belongs to an earlier run; use a logger (versioned run directories) "

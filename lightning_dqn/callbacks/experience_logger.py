@@ -77,7 +77,8 @@ class ExperienceLogger(pl.Callback):
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.state.fn == "fit" and trainer.datamodule is not None:
-            pl_module.log("frames", float(trainer.datamodule.frames), batch_size=1)
+            # rank 0's counter, as in training: frames are counted per process
+            pl_module.log("frames", float(trainer.datamodule.frames), batch_size=1, rank_zero_only=True)
 
     def _elapsed(self, now: float | None = None) -> float:
         if self._start_time is None:
