@@ -124,6 +124,8 @@ def test_a_row_costs_one_frame_not_two_stacks():
 def test_memmap_storage_keeps_rows_on_disk(tmp_path):
     env = make_vector_env("CartPole-v1", None, 2)
     buffer = make_frame_replay(1000, 32, 2, 1, 1, stacked=False, memmap_dir=tmp_path)
-    Agent(env, buffer, seed=0, writer=FrameWriter(buffer, stacked=False)).play(None, 200)
-    assert len(buffer) == 200 and buffer.sample()["observation"].shape == (32, 4)
+    agent = Agent(env, buffer, seed=0, writer=FrameWriter(buffer, stacked=False))
+    agent.play(None, 200)
+    # One row per env step: the 200 transitions plus one last-observation row per finished episode.
+    assert 200 < len(buffer) <= 200 + agent.episodes and buffer.sample()["observation"].shape == (32, 4)
     assert sum(f.stat().st_size for f in tmp_path.rglob("*.memmap")) >= 1000 * 4 * 4
