@@ -187,11 +187,13 @@ class FrameWriter:
     def __init__(self, buffer: ReplayBuffer, stacked: bool):
         self.buffer = buffer
         self.stacked = stacked
+        self._next_id: int | None = None  # read from the storage once, at the first write (after a resume's load)
 
     def _next_row_id(self) -> int:
-        if len(self.buffer) == 0:
-            return 0
-        return int(stored_rows(self.buffer.storage).get("row_id")[: len(self.buffer)].max()) + 1
+        if self._next_id is None:
+            filled = len(self.buffer)
+            self._next_id = int(stored_rows(self.buffer.storage).get("row_id")[:filled].max()) + 1 if filled else 0
+        return self._next_id
 
     def write(self, steps: Sequence[AgentStep]) -> None:
         obs = np.concatenate([s.obs for s in steps])
@@ -212,6 +214,7 @@ class FrameWriter:
             batch_size=[len(frame)],
         )
         self.buffer.extend(rows)
+        self._next_id = first + len(frame)
 
 
 def make_frame_replay(

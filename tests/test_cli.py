@@ -111,10 +111,15 @@ def test_fit_without_logger_never_overwrites_an_earlier_run(tmp_path, capsys, mo
     ],
 )
 def test_bad_config_is_one_line_and_exit_2(args, field, tmp_path, capsys, monkeypatch):
+    assert_one_line_config_error(["fit", "--config", NONSLIPPERY, *args], field, tmp_path, capsys, monkeypatch)
+
+
+def assert_one_line_config_error(argv, field, tmp_path, capsys, monkeypatch):
+    """``main(argv)`` exits 2 with one line naming ``field``, before anything is trained or written."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["lightning_dqn"])
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--config", NONSLIPPERY, *args])
+        main(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and field in err[0], err

@@ -1,13 +1,11 @@
 """Pong through the command line: a short real training run, and Atari config mistakes."""
 
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
-from lightning_dqn.cli import main
-from test_cli import only_run, run_cli
+from test_cli import assert_one_line_config_error, only_run, run_cli
 
 PONG_FAST = str(Path(__file__).resolve().parents[1] / "experiments" / "pong_fast.yaml")
 SMALL = ["--data.buffer_size", "2000", "--data.replay_start_size", "200", "--torch_threads", "1"]
@@ -51,11 +49,4 @@ def test_pong_trains_a_few_hundred_frames_from_the_shipped_config(tmp_path):
     ],
 )
 def test_bad_atari_config_is_one_line_and_exit_2(args, field, tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["lightning_dqn"])
-    with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--config", PONG_FAST, *SMALL, *args])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and field in err[0], err
-    assert not (tmp_path / "runs").exists(), "nothing was trained or written"
+    assert_one_line_config_error(["fit", "--config", PONG_FAST, *SMALL, *args], field, tmp_path, capsys, monkeypatch)
