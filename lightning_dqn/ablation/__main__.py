@@ -1,0 +1,61 @@
+"""``python -m lightning_dqn.ablation run <study.yaml>`` and ``... report <study dir>``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lightning_dqn.ablation.report import report
+from lightning_dqn.ablation.runner import run_study
+from lightning_dqn.ablation.study import load_study
+from lightning_dqn.errors import ConfigError
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m lightning_dqn.ablation", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run every missing run of a study, then report it")
+    run.add_argument("study", help="the study file, e.g. experiments/ablations/cartpole_components.yaml")
+    run.add_argument("--out", default="runs/ablations", help="where studies go (<out>/<name>/)")
+    run.add_argument("--workers", type=int, default=1, help="runs at a time (each is one process)")
+    run.add_argument("--dry-run", action="store_true", help="check the configs and print the commands only")
+    run.add_argument("--bootstrap-samples", type=int, default=2000, help="resamples behind each interval")
+    rep = commands.add_parser("report", help="collect a study's finished runs into CSVs and a table")
+    rep.add_argument("study_dir", help="the study's directory, e.g. runs/ablations/cartpole_components")
+    rep.add_argument("--bootstrap-samples", type=int, default=2000, help="resamples behind each interval")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """A mistake in the study prints one line naming the field and exits 2 before any run starts;
+    the exit code is 1 when a run failed."""
+    args = parse_args(argv)
+    try:
+        if args.bootstrap_samples < 1:
+            raise ConfigError("--bootstrap-samples", f"must be >= 1, got {args.bootstrap_samples}")
+        if args.command == "run":
+            if args.workers < 1:
+                raise ConfigError("--workers", f"must be >= 1, got {args.workers}")
+            study = load_study(args.study)
+            statuses = run_study(study, Path(args.out), workers=args.workers, dry_run=args.dry_run)
+            if args.dry_run:
+                return
+            study_dir = Path(args.out) / study.name
+            failed = [s for s in statuses if s["returncode"] != 0]
+        else:
+            study_dir = Path(args.study_dir)
+            if not (study_dir / "study.yaml").is_file():
+                raise ConfigError("study_dir", f"{study_dir} holds no study (no study.yaml); pass <out>/<name>")
+            failed = []
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(report(study_dir, samples=args.bootstrap_samples))
+    print(f"written: {study_dir}/curves.csv, scores.csv, summary.csv, report.md")
+    if failed:
+        print(f"error: {len(failed)} run(s) failed; their output.log says why", file=sys.stderr)
+        sys.exit(1)
+
+
+main()

@@ -1,0 +1,189 @@
+"""Running a study's runs as ordinary ``fit`` commands, a few at a time, never twice.
+
+Before anything runs, every variant's config is resolved with ``fit --print_config`` (a typo in an
+override fails here, as one line naming the variant) and kept as ``<study>/<variant>/config.yaml``.
+Each run writes ``status.json`` when its process ends; a run with exit code 0 is done and is skipped
+when the study is run again, so adding seeds or variants to a study, or restarting one that was
+stopped, runs only what is missing. A run that failed or was interrupted is moved aside to
+``seed<k>.attempt<N>`` (kept, not deleted) and run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from lightning_dqn.ablation.study import PlannedRun, Study
+from lightning_dqn.errors import ConfigError
+
+STATUS_FILE = "status.json"
+LOG_FILE = "output.log"
+VARIANT_CONFIG = "config.yaml"
+STUDY_COPY = "study.yaml"
+LOGGER_CLASS = "lightning_dqn.tracking.DQNWandbLogger"
+
+
+def read_status(run_dir: Path) -> dict | None:
+    """What ``status.json`` says about a run, or None for a run that never finished."""
+    path = run_dir / STATUS_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def is_done(run_dir: Path) -> bool:
+    status = read_status(run_dir)
+    return status is not None and status.get("returncode") == 0
+
+
+def _child_environment() -> dict[str, str]:
+    # unbuffered, so a run's output.log follows it live; one OpenMP thread unless the user chose
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+
+
+def _last_error_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["(no output)"])[-1].removeprefix("error:").strip()
+
+
+def resolve_variant_configs(study: Study, out_dir: Path, workers: int = 1) -> dict[str, str]:
+    """Each variant's fully resolved config, from LightningCLI itself; checks it before any run.
+
+    Raises ``ConfigError`` naming the variant when its config does not parse, when the experiment
+    does not log to W&B (the report reads each run's W&B records), or when runs already made for it
+    used other settings.
+    """
+    commands = {
+        variant: [sys.executable, "-m", "lightning_dqn", "fit", *study.variant_arguments(variant), "--print_config"]
+        for variant in study.variants
+    }
+    resolved: dict[str, str] = {}
+    pending = list(commands.items())
+    running: list[tuple[str, subprocess.Popen]] = []
+    while pending or running:
+        while pending and len(running) < max(1, workers):
+            variant, command = pending.pop(0)
+            proc = subprocess.Popen(command, env=_child_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            running.append((variant, proc))
+        variant, proc = running.pop(0)
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise ConfigError(f"variants.{variant}", _last_error_line(stderr or stdout))
+        resolved[variant] = stdout
+
+    for variant, text in resolved.items():
+        logger = (yaml.safe_load(text).get("trainer") or {}).get("logger")
+        class_path = logger.get("class_path") if isinstance(logger, dict) else logger
+        if class_path != LOGGER_CLASS:
+            raise ConfigError(
+                f"variants.{variant}",
+                f"trainer.logger must be {LOGGER_CLASS} (the report reads each run's W&B records), got {class_path}",
+            )
+        kept = out_dir / study.name / variant / VARIANT_CONFIG
+        finished = [d for d in kept.parent.glob("seed*") if d.is_dir() and is_done(d)]
+        if kept.is_file() and finished and kept.read_text() != text:
+            raise ConfigError(
+                f"variants.{variant}",
+                f"its settings differ from those its {len(finished)} finished runs used ({kept}); "
+                "give the study a new name, or move that directory away",
+            )
+    return resolved
+
+
+def _move_aside(run_dir: Path) -> Path:
+    attempt = 1
+    while (aside := run_dir.with_name(f"{run_dir.name}.attempt{attempt}")).exists():
+        attempt += 1
+    run_dir.rename(aside)
+    return aside
+
+
+@dataclass
+class _Running:
+    run: PlannedRun
+    process: subprocess.Popen
+    started: float
+    log: object
+
+
+def _start(run: PlannedRun) -> _Running:
+    run.directory.mkdir(parents=True)
+    log = open(run.directory / LOG_FILE, "w")
+    log.write("$ " + shlex.join(run.command) + "\n")
+    log.flush()
+    process = subprocess.Popen(run.command, env=_child_environment(), stdout=log, stderr=subprocess.STDOUT)
+    return _Running(run, process, time.monotonic(), log)
+
+
+def _finish(job: _Running) -> dict:
+    job.log.close()
+    status = {
+        "variant": job.run.variant,
+        "seed": job.run.seed,
+        "returncode": job.process.returncode,
+        "seconds": round(time.monotonic() - job.started, 1),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": job.run.command,
+    }
+    (job.run.directory / STATUS_FILE).write_text(json.dumps(status, indent=1) + "\n")
+    return status
+
+
+def run_study(study: Study, out_dir: Path, workers: int = 1, dry_run: bool = False, echo=print) -> list[dict]:
+    """Runs every missing run of ``study`` under ``out_dir/<name>/``, ``workers`` at a time.
+
+    Returns the status of each run that ran. With ``dry_run`` it only checks the configs and prints
+    the commands (to submit to a cluster's scheduler, for instance).
+    """
+    resolved = resolve_variant_configs(study, out_dir, workers)
+    study_dir = out_dir / study.name
+    planned = study.plan(out_dir)
+    todo = [run for run in planned if not is_done(run.directory)]
+    echo(f"study {study.name}: {len(planned)} runs ({len(study.variants)} variants x {len(study.seeds)} seeds), "
+         f"{len(planned) - len(todo)} already done, {len(todo)} to run, {workers} at a time")  # fmt: skip
+    if dry_run:
+        for run in todo:
+            echo(shlex.join(run.command))
+        return []
+
+    for variant, text in resolved.items():
+        (study_dir / variant).mkdir(parents=True, exist_ok=True)
+        (study_dir / variant / VARIANT_CONFIG).write_text(text)
+    if study.source is not None:
+        (study_dir / STUDY_COPY).write_text(study.source.read_text())
+
+    statuses: list[dict] = []
+    running: list[_Running] = []
+    queue = list(todo)
+    try:
+        while queue or running:
+            while queue and len(running) < max(1, workers):
+                run = queue.pop(0)
+                if run.directory.exists():
+                    echo(f"  {run.directory} did not finish before; kept as {_move_aside(run.directory)}")
+                running.append(_start(run))
+                echo(f"      {run.variant} seed {run.seed}: started")
+            time.sleep(0.2)
+            for job in [job for job in running if job.process.poll() is not None]:
+                running.remove(job)
+                status = _finish(job)
+                statuses.append(status)
+                outcome = "done" if status["returncode"] == 0 else f"FAILED (exit {status['returncode']}, see {job.run.directory / LOG_FILE})"
+                echo(f"[{len(statuses)}/{len(todo)}] {job.run.variant} seed {job.run.seed}: {outcome} in {status['seconds']:.0f} s")
+    except KeyboardInterrupt:
+        for job in running:  # no status file: the next `run` moves these aside and starts them again
+            job.process.terminate()
+            job.process.wait()
+            job.log.close()
+        raise
+    return statuses
+
+
+__all__ = ["is_done", "read_status", "resolve_variant_configs", "run_study"]
