@@ -82,7 +82,10 @@ class TransitionWriter:
         chunks = [step.real_transitions() for step in steps if step.real.any()]
         if chunks:
             joined = chunks[0] if len(chunks) == 1 else [np.concatenate(parts) for parts in zip(*chunks)]
-            self.buffer.extend(transitions_to_tensordict(*joined))
+            self.extend(transitions_to_tensordict(*joined))
+
+    def extend(self, batch: TensorDict) -> None:
+        self.buffer.extend(batch)
 
 
 class Agent:

@@ -16,12 +16,20 @@ from lightning_dqn.atari import AtariOptions, is_atari, make_atari_env, make_ata
 from lightning_dqn.envs import check_env_spaces, make_env, make_vector_env, probe_env
 from lightning_dqn.errors import ConfigError, require
 from lightning_dqn.frame_replay import FrameWriter, make_frame_replay
+from lightning_dqn.prioritized import (
+    PrioritizedSampling,
+    StampedTransitionWriter,
+    buffer_state,
+    load_buffer_state,
+    make_prioritized_replay_buffer,
+)
 from lightning_dqn.replay import make_replay_buffer
 from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
 from lightning_dqn.tracking import run_directory
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation envs never share a seed with training envs
 REPLAY_LAYOUTS = ("auto", "transitions", "frames")
+PRIORITY_EPS = 1e-6  # added to |TD error| so no transition's priority is ever 0
 
 
 def _keep_batch(batch: Any) -> Any:
@@ -61,6 +69,13 @@ class DQNDataModule(pl.LightningDataModule):
             ``trainer.val_check_interval``); unset = only when the run stops.
         record_video: Record the first episode of each evaluation as an MP4 under the run's
             ``videos/`` (gymnasium's ``RecordVideo``; logged to W&B when it is the logger).
+        prioritized: Prioritized replay (Schaul et al. 2016): draw transitions in proportion to
+            ``|TD error|^priority_alpha`` and correct with importance weights (off in the seed).
+            ``transitions`` layout only (n_step 1, not Atari) for now.
+        priority_alpha: How strongly priorities skew sampling (0 = uniform; paper: 0.6).
+        priority_beta: Importance-weight exponent at frame 0, annealed linearly to 1 (paper: 0.4).
+        priority_beta_frames: Frames over which ``priority_beta`` reaches 1; unset = the whole run
+            (``trainer.max_steps * frames_per_batch + replay_start_size``).
         checkpoint_buffer: Whether checkpoints carry the replay buffer, so ``fit --ckpt_path`` resumes
             with the same memory instead of refilling it with random play (every checkpoint grows by
             the buffer's size).
@@ -84,6 +99,10 @@ class DQNDataModule(pl.LightningDataModule):
         eval_epsilon: float = 0.0,
         eval_every_frames: int | None = None,
         record_video: bool = False,
+        prioritized: bool = False,
+        priority_alpha: float = 0.6,
+        priority_beta: float = 0.4,
+        priority_beta_frames: int | None = None,
         checkpoint_buffer: bool = True,
         seed: int | None = None,
     ):
@@ -121,6 +140,18 @@ class DQNDataModule(pl.LightningDataModule):
             "n_step > 1 and replay_memmap_dir need the frames layout (or auto), got transitions",
         )
         self.replay_layout = replay_layout
+        require(priority_alpha >= 0.0, "data.priority_alpha", f"must be >= 0, got {priority_alpha}")
+        require(0.0 <= priority_beta <= 1.0, "data.priority_beta", f"must be in [0, 1], got {priority_beta}")
+        require(
+            priority_beta_frames is None or priority_beta_frames >= 1,
+            "data.priority_beta_frames",
+            f"must be >= 1 or null, got {priority_beta_frames}",
+        )
+        require(
+            not prioritized or replay_layout == "transitions",
+            "data.prioritized",
+            "works with the transitions layout only for now (n_step 1, not Atari), got the frames layout",
+        )
         if record_video:
             self._check_video_recording(env_id, env_kwargs)
         if self.is_atari:
@@ -136,6 +167,7 @@ class DQNDataModule(pl.LightningDataModule):
         self.agent: Agent | None = None
         self._episodes: EvaluationEpisodes | None = None
         self._pending_state: dict | None = None
+        self._prioritized: PrioritizedSampling | None = None
         # Callbacks that save model-only checkpoints (RewardBound's best.ckpt) switch this off meanwhile.
         self.buffer_in_checkpoints = checkpoint_buffer
 
@@ -162,6 +194,11 @@ class DQNDataModule(pl.LightningDataModule):
     def epsilon(self, value: float) -> None:
         if self.agent:
             self.agent.epsilon = value
+
+    @property
+    def priority_beta(self) -> float | None:
+        """Prioritized replay's current importance-weight exponent (None without prioritized replay)."""
+        return self._prioritized.beta if self._prioritized else None
 
     # ----------------------------------------------------------------- Lightning hooks
     def _seed(self) -> int:
@@ -192,6 +229,14 @@ class DQNDataModule(pl.LightningDataModule):
     def _make_replay(self):
         """The replay buffer and the writer that fills it, for the chosen layout."""
         hp = self.hparams
+        if self.replay_layout == "transitions" and hp.prioritized:
+            buffer = make_prioritized_replay_buffer(
+                hp.buffer_size, hp.batch_size, hp.priority_alpha, hp.priority_beta, PRIORITY_EPS
+            )
+            self._prioritized = PrioritizedSampling(
+                buffer, lambda: self.frames, hp.priority_beta, self._priority_beta_frames()
+            )
+            return buffer, StampedTransitionWriter(buffer)
         if self.replay_layout == "transitions":
             buffer = make_replay_buffer(hp.buffer_size, hp.batch_size)
             return buffer, TransitionWriter(buffer)
@@ -204,6 +249,18 @@ class DQNDataModule(pl.LightningDataModule):
             hp.buffer_size, hp.batch_size, hp.num_envs, stack, hp.n_step, stacked=self.is_atari, memmap_dir=memmap_dir
         )
         return buffer, FrameWriter(buffer, stacked=self.is_atari)
+
+    def _priority_beta_frames(self) -> int:
+        hp = self.hparams
+        if hp.priority_beta_frames is not None:
+            return hp.priority_beta_frames
+        max_steps = self.trainer.max_steps if self.trainer else -1
+        require(
+            max_steps is not None and max_steps > 0,
+            "data.priority_beta_frames",
+            "must be set when trainer.max_steps is unbounded (beta anneals to 1 over the run)",
+        )
+        return max_steps * hp.frames_per_batch + hp.replay_start_size
 
     def _make_eval_env(self) -> gym.Env:
         hp = self.hparams
@@ -247,9 +304,18 @@ class DQNDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
-        stream = ExperienceStream(self.agent, self.buffer, self._acting_net(), hp.frames_per_batch, hp.replay_start_size)
+        stream = ExperienceStream(
+            self.agent, self.buffer, self._acting_net(), hp.frames_per_batch, hp.replay_start_size, self._prioritized
+        )
         # num_workers=0: the agent must act with the live network in this process.
         return DataLoader(stream, batch_size=None, collate_fn=_keep_batch, num_workers=0)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Prioritized replay tracks each training batch as the module will see it (on its device),
+        so the TD errors the module writes into it become priorities."""
+        if self._prioritized is not None and self.trainer is not None and self.trainer.training:
+            self._prioritized.track(batch)
+        return batch
 
     def _evaluation_loader(self) -> DataLoader:
         hp = self.hparams
@@ -279,7 +345,7 @@ class DQNDataModule(pl.LightningDataModule):
             return {}
         state = {"agent": self.agent.state_dict()}
         if self.buffer_in_checkpoints:
-            state["buffer"] = self.buffer.state_dict()
+            state["buffer"] = buffer_state(self.buffer) if self._prioritized else self.buffer.state_dict()
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -288,7 +354,9 @@ class DQNDataModule(pl.LightningDataModule):
             return
         if "agent" in state_dict:
             self.agent.load_state_dict(state_dict["agent"])
-        if "buffer" in state_dict:
+        if "buffer" in state_dict and self._prioritized:
+            load_buffer_state(self.buffer, state_dict["buffer"])
+        elif "buffer" in state_dict:
             self.buffer.load_state_dict(state_dict["buffer"])
 
 

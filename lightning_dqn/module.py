@@ -102,7 +102,12 @@ class DQN(pl.LightningModule):
             if reward.dim() == 2:  # n-step: up to n rewards per sample, and how many steps they span
                 reward, discount = n_step_return(reward, batch["next", "steps"], self.hparams.gamma)
             target = td_target(reward, batch["next", "terminated"], next_value, discount)
-        loss = td_loss(q_sa, target, self.hparams.loss)
+        # Prioritized replay (the batch carries importance weights): weight the loss and hand the
+        # absolute TD errors back in the batch, TorchRL's convention, to become the new priorities.
+        weight = batch.get("priority_weight", None)
+        loss = td_loss(q_sa, target, self.hparams.loss, weight)
+        if weight is not None:
+            batch["td_error"] = (target - q_sa).detach().abs()
         if not torch.isfinite(loss):  # acting already syncs with the device every batch: no extra stall
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at optimizer step {self.global_step}: training diverged and stops "

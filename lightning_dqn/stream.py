@@ -36,6 +36,7 @@ class ExperienceStream(IterableDataset):
         q_net: nn.Module,
         frames_per_batch: int,
         replay_start_size: int,
+        sample: Callable[[], TensorDict] | None = None,
     ):
         super().__init__()
         self.agent = agent
@@ -43,6 +44,7 @@ class ExperienceStream(IterableDataset):
         self.q_net = q_net
         self.frames_per_batch = frames_per_batch
         self.replay_start_size = replay_start_size
+        self.sample = sample or buffer.sample  # prioritized replay passes its own (PrioritizedSampling)
         self._frames_owed = 0
 
     def __iter__(self) -> Iterator[TensorDict]:
@@ -52,7 +54,7 @@ class ExperienceStream(IterableDataset):
         while True:
             self._frames_owed += self.frames_per_batch
             self._frames_owed -= self.agent.play(self.q_net, self._frames_owed)
-            yield self.buffer.sample()
+            yield self.sample()
 
 
 class EvaluationEpisodes(IterableDataset):

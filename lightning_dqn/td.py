@@ -75,18 +75,23 @@ def chosen_q(q: Tensor, action: Tensor) -> Tensor:
     return q.gather(1, action.long().view(-1, 1)).squeeze(1)
 
 
-def td_loss(q_sa: Tensor, target: Tensor, kind: str = "mse") -> Tensor:
-    """Mean regression loss between ``Q(s, a)`` and a fixed target.
+def td_loss(q_sa: Tensor, target: Tensor, kind: str = "mse", weight: Tensor | None = None) -> Tensor:
+    """Mean regression loss between ``Q(s, a)`` and a fixed target, each sample scaled by ``weight``.
 
     ``mse`` is the seed's ``nn.MSELoss``; ``huber`` (smooth L1 with delta 1, as in the Nature DQN
-    paper's error clipping) keeps large early errors from blowing up the gradients.
+    paper's error clipping) keeps large early errors from blowing up the gradients. ``weight``
+    ([B]) is prioritized replay's importance weight.
+
+    >>> td_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 0.0]), weight=torch.tensor([1.0, 0.5]))
+    tensor(1.5000)
     """
     target = target.detach()
-    if kind == "mse":
-        return F.mse_loss(q_sa, target)
-    if kind == "huber":
-        return F.smooth_l1_loss(q_sa, target)
-    raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+    if kind not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+    elementwise = F.mse_loss if kind == "mse" else F.smooth_l1_loss
+    if weight is None:
+        return elementwise(q_sa, target)
+    return (weight * elementwise(q_sa, target, reduction="none")).mean()
 
 
 __all__ = [

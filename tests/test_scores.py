@@ -82,10 +82,3 @@ def test_no_scores_is_an_error():
     with pytest.raises(ValueError):
         probability_of_improvement([], [1.0])
 
-
-def test_worked_examples_in_the_docstrings_hold():
-    import doctest
-
-    import lightning_dqn.scores
-
-    assert doctest.testmod(lightning_dqn.scores).failed == 0

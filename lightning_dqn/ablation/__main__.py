@@ -13,7 +13,10 @@ from lightning_dqn.errors import ConfigError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m lightning_dqn.ablation", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m lightning_dqn.ablation",
+        description="Ablation studies: run the variants of an experiment over seeds, then report them.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run every missing run of a study, then report it")
     run.add_argument("study", help="the study file, e.g. experiments/ablations/cartpole_components.yaml")

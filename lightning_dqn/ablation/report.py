@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 from lightning_dqn.ablation.runner import STUDY_COPY, is_done, read_status
+from lightning_dqn.ablation.study import DEFAULT_FINAL_EVALUATIONS, DEFAULT_METRIC
 from lightning_dqn.scores import Estimate, bootstrap, bootstrap_improvement
 from lightning_dqn.wandb_records import read_offline_run
 
@@ -50,9 +51,14 @@ class VariantSummary:
     improvement: Estimate | None  # P(this variant > baseline) on the final score; None for the baseline
 
 
-def study_settings(study_dir: Path) -> dict:
-    """The study file as it was last run (kept in the study's directory)."""
-    return yaml.safe_load((Path(study_dir) / STUDY_COPY).read_text())
+def study_settings(study_dir: str | Path) -> dict:
+    """The study file as it was last run (kept in the study's directory), defaults filled in."""
+    settings = yaml.safe_load((Path(study_dir) / STUDY_COPY).read_text())
+    settings.setdefault("name", Path(study_dir).name)
+    settings.setdefault("metric", DEFAULT_METRIC)
+    settings.setdefault("final_evaluations", DEFAULT_FINAL_EVALUATIONS)
+    settings.setdefault("baseline", next(iter(settings["variants"])))
+    return settings
 
 
 def _run_dirs(study_dir: Path, variant: str) -> list[Path]:
@@ -192,9 +198,7 @@ def report(study_dir: str | Path, samples: int = 2000) -> str:
     study_dir = Path(study_dir)
     settings = study_settings(study_dir)
     variants = list(settings["variants"])
-    metric = settings.get("metric", "eval/return_mean")
-    final_evaluations = settings.get("final_evaluations", 3)
-    baseline = settings.get("baseline", variants[0])
+    metric, final_evaluations, baseline = settings["metric"], settings["final_evaluations"], settings["baseline"]
 
     curves, failed = collect_curves(study_dir, variants, metric)
     write_csv(study_dir / "curves.csv", curves, CURVE_FIELDS)
@@ -216,7 +220,7 @@ def report(study_dir: str | Path, samples: int = 2000) -> str:
          *_estimate_columns("p_better", None)),
     )  # fmt: skip
     table = markdown_table(summaries, metric, final_evaluations, baseline, samples)
-    (study_dir / "report.md").write_text(f"# Ablation study `{settings.get('name', study_dir.name)}`\n\n{table}\n")
+    (study_dir / "report.md").write_text(f"# Ablation study `{settings['name']}`\n\n{table}\n")
     return table
 
 

@@ -31,6 +31,8 @@ import yaml
 from lightning_dqn.errors import ConfigError, require
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+DEFAULT_METRIC = "eval/return_mean"
+DEFAULT_FINAL_EVALUATIONS = 3
 FIELDS = ("name", "configs", "seeds", "baseline", "metric", "final_evaluations", "overrides", "variants")
 
 
@@ -53,8 +55,8 @@ class Study:
     seeds: list[int]
     variants: dict[str, dict[str, Any]]
     baseline: str
-    metric: str = "eval/return_mean"
-    final_evaluations: int = 3
+    metric: str = DEFAULT_METRIC
+    final_evaluations: int = DEFAULT_FINAL_EVALUATIONS
     overrides: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
@@ -155,9 +157,9 @@ def load_study(path: str | Path) -> Study:
 
     baseline = raw.get("baseline", next(iter(variants)))
     require(baseline in variants, "baseline", f"must be one of the variants ({', '.join(variants)}), got {baseline!r}")
-    metric = raw.get("metric", "eval/return_mean")
+    metric = raw.get("metric", DEFAULT_METRIC)
     require(isinstance(metric, str) and bool(metric), "metric", f"must name a logged metric, got {metric!r}")
-    final = raw.get("final_evaluations", 3)
+    final = raw.get("final_evaluations", DEFAULT_FINAL_EVALUATIONS)
     require(isinstance(final, int) and final >= 1, "final_evaluations", f"must be an integer >= 1, got {final!r}")
 
     return Study(

@@ -21,6 +21,7 @@ class ExperienceLogger(pl.Callback):
       an hour on a CPU; a short window shows where learning is now);
     - ``fps``: frames played between two logging steps over the wall time between them, so it
       measures the whole loop (acting, sampling, learning);
+    - ``priority_beta`` with prioritized replay (its importance-weight exponent, annealed by frames);
     - ``time_s``: wall seconds of training, carried across resumes, to draw curves against time;
     - ``episode/return`` and ``episode/length`` of every finished training episode, one row each;
     - ``frames`` next to the evaluation metrics too, so every row has the x-axis W&B plots against.
@@ -48,6 +49,8 @@ class ExperienceLogger(pl.Callback):
         counts = {"frames": float(data.frames), "episodes": float(data.episodes), "time_s": self._elapsed(now)}
         if getattr(data, "is_atari", False):
             counts["emulator_frames"] = float(data.frames * data.atari.frame_skip)
+        if getattr(data, "priority_beta", None) is not None:
+            counts["priority_beta"] = data.priority_beta
         pl_module.log_dict(counts, batch_size=1)
         shown = {}
         if not math.isnan(data.mean_return):

@@ -1,0 +1,14 @@
+"""The worked examples in the docstrings are true (they are how a newcomer learns the math)."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["lightning_dqn.td", "lightning_dqn.scores", "lightning_dqn.prioritized"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_hold(name):
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
