@@ -79,6 +79,16 @@ def test_each_run_is_the_fit_command_a_user_would_type(tmp_path):
     assert cli_value(None) == "null" and cli_value([1, 2]) == "[1, 2]"
 
 
+def test_shards_split_a_study_without_overlap(tmp_path):
+    study = load_study(write_study(tmp_path / "study.yaml", seeds=[0, 1, 2], variants={"a": {}, "b": {}}))
+    runs = study.plan(tmp_path)
+    shards = [runs[k::4] for k in range(4)]
+    assert sorted((r.variant, r.seed) for shard in shards for r in shard) == sorted((r.variant, r.seed) for r in runs)
+    assert [len(shard) for shard in shards] == [2, 2, 1, 1]
+    bad = ablation("run", str(tmp_path / "study.yaml"), "--shard", "4/4", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --shard: must be K/N with 0 <= K < N (e.g. 0/4), got '4/4'"
+
+
 def test_report_scores_runs_and_compares_variants_with_the_baseline():
     curves = []
     finals = {"base": [0.0, 0.0, 0.0, 1.0], "better": [1.0, 1.0, 1.0, 0.0]}

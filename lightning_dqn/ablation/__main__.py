@@ -23,11 +23,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--out", default="runs/ablations", help="where studies go (<out>/<name>/)")
     run.add_argument("--workers", type=int, default=1, help="runs at a time (each is one process)")
     run.add_argument("--dry-run", action="store_true", help="check the configs and print the commands only")
+    run.add_argument("--shard", default="0/1", help="K/N: run only every N-th run from the K-th (N jobs split a study)")
     run.add_argument("--bootstrap-samples", type=int, default=2000, help="resamples behind each interval")
     rep = commands.add_parser("report", help="collect a study's finished runs into CSVs and a table")
     rep.add_argument("study_dir", help="the study's directory, e.g. runs/ablations/cartpole_components")
     rep.add_argument("--bootstrap-samples", type=int, default=2000, help="resamples behind each interval")
     return parser.parse_args(argv)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` as ``(K, N)``, or a one-line ``ConfigError``."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        index, count = -1, 0
+    if not 0 <= index < count:
+        raise ConfigError("--shard", f"must be K/N with 0 <= K < N (e.g. 0/4), got {text!r}")
+    return index, count
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,8 +52,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "run":
             if args.workers < 1:
                 raise ConfigError("--workers", f"must be >= 1, got {args.workers}")
+            shard = parse_shard(args.shard)
             study = load_study(args.study)
-            statuses = run_study(study, Path(args.out), workers=args.workers, dry_run=args.dry_run)
+            statuses = run_study(study, Path(args.out), workers=args.workers, dry_run=args.dry_run, shard=shard)
             if args.dry_run:
                 return
             study_dir = Path(args.out) / study.name

@@ -136,17 +136,23 @@ def _finish(job: _Running) -> dict:
     return status
 
 
-def run_study(study: Study, out_dir: Path, workers: int = 1, dry_run: bool = False, echo=print) -> list[dict]:
+def run_study(
+    study: Study, out_dir: Path, workers: int = 1, dry_run: bool = False, shard: tuple[int, int] = (0, 1), echo=print
+) -> list[dict]:
     """Runs every missing run of ``study`` under ``out_dir/<name>/``, ``workers`` at a time.
 
     Returns the status of each run that ran. With ``dry_run`` it only checks the configs and prints
-    the commands (to submit to a cluster's scheduler, for instance).
+    the commands (to submit to a cluster's scheduler, for instance). ``shard=(k, n)`` takes every
+    n-th run starting at the k-th, so n jobs (a SLURM array, several machines sharing a file
+    system) split a study between them without overlapping.
     """
     resolved = resolve_variant_configs(study, out_dir, workers)
     study_dir = out_dir / study.name
-    planned = study.plan(out_dir)
+    index, count = shard
+    planned = study.plan(out_dir)[index::count]
     todo = [run for run in planned if not is_done(run.directory)]
-    echo(f"study {study.name}: {len(planned)} runs ({len(study.variants)} variants x {len(study.seeds)} seeds), "
+    part = f" (shard {index}/{count})" if count > 1 else ""
+    echo(f"study {study.name}{part}: {len(planned)} runs ({len(study.variants)} variants x {len(study.seeds)} seeds), "
          f"{len(planned) - len(todo)} already done, {len(todo)} to run, {workers} at a time")  # fmt: skip
     if dry_run:
         for run in todo:
