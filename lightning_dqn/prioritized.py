@@ -52,25 +52,27 @@ def buffer_state(buffer: ReplayBuffer) -> dict:
     """``buffer.state_dict()`` with the sampler's segment trees replaced by a tensor of priorities.
 
     TorchRL's trees pickle through numpy objects that ``torch.load(weights_only=True)`` (how
-    Lightning resumes) refuses; a tensor of the stored priorities loads anywhere.
+    Lightning resumes) refuses; a tensor loads anywhere. The trees hold ``(p + eps)^alpha``; the
+    tensor holds ``p``, the raw priorities (as TorchRL itself undoes it when alpha changes).
     """
     state = dict(buffer.state_dict())
-    sampler_state = state.pop("_sampler")
+    sampler = buffer.sampler
+    tree = state.pop("_sampler")["_sum_tree"]
     count = len(buffer)
-    tree = sampler_state["_sum_tree"]
-    state["priorities"] = torch.as_tensor(np.asarray(tree[torch.arange(count)]), dtype=torch.float32).reshape(count)
+    stored = torch.as_tensor(np.asarray(tree[torch.arange(count)]), dtype=torch.float64).reshape(count)
+    if sampler.alpha > 0:
+        stored = (stored.pow(1.0 / sampler.alpha) - sampler._eps).clamp_min(0)
+    state["priorities"] = stored.float()
     return state
 
 
 def load_buffer_state(buffer: ReplayBuffer, state: dict) -> None:
     """Restores what ``buffer_state`` saved; the priorities go back through ``update_priority``."""
     state = dict(state)
-    stored = state.pop("priorities")
+    priorities = state.pop("priorities")
     buffer.load_state_dict({**state, "_sampler": buffer.sampler.state_dict()})
-    sampler = buffer.sampler
-    if len(stored) and sampler.alpha > 0:  # stored values are (p + eps)^alpha: undo it, update re-applies it
-        raw = stored.clamp_min(0).pow(1.0 / sampler.alpha) - sampler._eps
-        buffer.update_priority(torch.arange(len(stored)), raw.clamp_min(0))
+    if len(priorities):
+        buffer.update_priority(torch.arange(len(priorities)), priorities)
 
 
 class StampedTransitionWriter(TransitionWriter):
