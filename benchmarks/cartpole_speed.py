@@ -12,6 +12,7 @@ frames, learning starts after 10_000 frames, one gradient step every 10 frames.
     python benchmarks/cartpole_speed.py --frames 50000 --threads 1
 
 ``--vec-envs 8`` (the default) adds a third row, lightning_dqn with ``data.num_envs=8``; 0 skips it.
+``--prioritized`` adds a row with prioritized replay (``data.prioritized=true``), its cost over uniform.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ class WarmupClock(pl.Callback):
             self.time, self.frames = time.perf_counter(), trainer.datamodule.frames
 
 
-def run_lightning(frames: int, seed: int, num_envs: int = 1) -> Result:
+def run_lightning(frames: int, seed: int, num_envs: int = 1, prioritized: bool = False) -> Result:
     """The same hyperparameters through DQN, DQNDataModule, the callbacks and a real Trainer."""
     start = time.perf_counter()
     pl.seed_everything(seed, verbose=False)
@@ -178,6 +179,7 @@ def run_lightning(frames: int, seed: int, num_envs: int = 1) -> Result:
         replay_start_size=LEARNING_STARTS,
         batch_size=BATCH_SIZE,
         frames_per_batch=TRAIN_EVERY,
+        prioritized=prioritized,
         seed=seed,
     )
     model = DQN(
@@ -207,6 +209,7 @@ def run_lightning(frames: int, seed: int, num_envs: int = 1) -> Result:
         trainer.fit(model, datamodule=data)
     end = time.perf_counter()
     name = "lightning_dqn" if num_envs == 1 else f"lightning_dqn x{num_envs} envs"
+    name += " prioritized" if prioritized else ""
     warm_start = clock.time if clock.time is not None else end
     return Result(
         name, data.frames, trainer.global_step, end - start, data.frames - clock.frames, end - warm_start,
@@ -217,13 +220,13 @@ def run_lightning(frames: int, seed: int, num_envs: int = 1) -> Result:
 # ----------------------------------------------------------------------------- report
 def print_table(results: list[Result]) -> None:
     header = (
-        f"{'run':<24}{'frames':>8}{'steps':>7}{'wall s':>8}{'fps':>8}{'fps warm':>10}{'episodes':>10}{'reward_100':>12}"
+        f"{'run':<30}{'frames':>8}{'steps':>7}{'wall s':>8}{'fps':>8}{'fps warm':>10}{'episodes':>10}{'reward_100':>12}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
-            f"{r.name:<24}{r.frames:>8}{r.grad_steps:>7}{r.wall_s:>8.2f}{r.fps:>8.0f}{r.warm_fps:>10.0f}"
+            f"{r.name:<30}{r.frames:>8}{r.grad_steps:>7}{r.wall_s:>8.2f}{r.fps:>8.0f}{r.warm_fps:>10.0f}"
             f"{r.episodes:>10}{r.reward_100:>12.1f}"
         )
     plain = results[0]
@@ -237,6 +240,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads for both runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vec-envs", type=int, default=8, help="num_envs of the extra lightning_dqn row; 0 skips")
+    parser.add_argument("--prioritized", action="store_true", help="add a row with prioritized replay")
     args = parser.parse_args()
     if args.frames < LEARNING_STARTS + TRAIN_EVERY:
         parser.error(f"--frames must be at least {LEARNING_STARTS + TRAIN_EVERY} (warm-up + one step)")
@@ -249,6 +253,8 @@ def main() -> None:
     results = [run_plain(args.frames, args.seed), run_lightning(args.frames, args.seed)]
     if args.vec_envs > 1:
         results.append(run_lightning(args.frames, args.seed, num_envs=args.vec_envs))
+    if args.prioritized:
+        results.append(run_lightning(args.frames, args.seed, prioritized=True))
     assert torch.get_num_threads() == args.threads, "something changed the torch thread count"
     print(f"CartPole-v1, {args.frames} frames, torch threads {args.threads}, CPU, seed {args.seed}")
     print_table(results)
