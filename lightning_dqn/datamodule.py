@@ -70,8 +70,8 @@ class DQNDataModule(pl.LightningDataModule):
         record_video: Record the first episode of each evaluation as an MP4 under the run's
             ``videos/`` (gymnasium's ``RecordVideo``; logged to W&B when it is the logger).
         prioritized: Prioritized replay (Schaul et al. 2016): draw transitions in proportion to
-            ``|TD error|^priority_alpha`` and correct with importance weights (off in the seed).
-            ``transitions`` layout only (n_step 1, not Atari) for now.
+            ``|TD error|^priority_alpha`` and correct with importance weights (off in the seed). With
+            the ``frames`` layout a transition's priority sits on its start row.
         priority_alpha: How strongly priorities skew sampling (0 = uniform; paper: 0.6).
         priority_beta: Importance-weight exponent at frame 0, annealed linearly to 1 (paper: 0.4).
         priority_beta_frames: Frames over which ``priority_beta`` reaches 1; unset = the whole run
@@ -146,11 +146,6 @@ class DQNDataModule(pl.LightningDataModule):
             priority_beta_frames is None or priority_beta_frames >= 1,
             "data.priority_beta_frames",
             f"must be >= 1 or null, got {priority_beta_frames}",
-        )
-        require(
-            not prioritized or replay_layout == "transitions",
-            "data.prioritized",
-            "works with the transitions layout only for now (n_step 1, not Atari), got the frames layout",
         )
         if record_video:
             self._check_video_recording(env_id, env_kwargs)
@@ -245,9 +240,14 @@ class DQNDataModule(pl.LightningDataModule):
             os.makedirs(hp.replay_memmap_dir, exist_ok=True)
             memmap_dir = tempfile.mkdtemp(prefix=f"replay-rank{self._rank()}-", dir=hp.replay_memmap_dir)
         stack = self.atari.frame_stack if self.is_atari else 1
+        priority = (hp.priority_alpha, hp.priority_beta, PRIORITY_EPS) if hp.prioritized else None
         buffer = make_frame_replay(
-            hp.buffer_size, hp.batch_size, hp.num_envs, stack, hp.n_step, stacked=self.is_atari, memmap_dir=memmap_dir
+            hp.buffer_size, hp.batch_size, hp.num_envs, stack, hp.n_step, self.is_atari, memmap_dir, priority
         )
+        if hp.prioritized:  # row ids number the writes: they are the stamps
+            self._prioritized = PrioritizedSampling(
+                buffer, lambda: self.frames, hp.priority_beta, self._priority_beta_frames(), "row_id", stack - 1
+            )
         return buffer, FrameWriter(buffer, stacked=self.is_atari)
 
     def _priority_beta_frames(self) -> int:

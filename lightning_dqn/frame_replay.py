@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tensordict import TensorDict
-from torchrl.data import LazyMemmapStorage, LazyTensorStorage, ReplayBuffer
+from torchrl.data import LazyMemmapStorage, LazyTensorStorage, PrioritizedSampler, ReplayBuffer
 from torchrl.data.replay_buffers.samplers import Sampler
 from torchrl.data.replay_buffers.storages import Storage
 
@@ -82,6 +82,41 @@ def window_validity(
     return valid, steps, in_episode
 
 
+def _bookkeeping(storage: Storage, index: torch.Tensor) -> TensorDict:
+    """The four bookkeeping columns at ``index``: gathering whole rows would copy every frame twice."""
+    rows = stored_rows(storage)
+    return TensorDict({key: rows.get(key)[index] for key in ROW_KEYS}, batch_size=index.shape)
+
+
+def draw_valid_windows(draw, storage: Storage, batch_size: int, num_envs: int, stack: int, n_step: int):
+    """Rejection sampling of transitions: ``draw(k)`` proposes ``k`` start rows (and per-row extras
+    such as importance weights, or None); windows that are not real transitions are dropped until
+    ``batch_size`` remain. Returns the windows ``[batch, stack + n_step]`` and the kept extras.
+
+    Dropping invalid proposals keeps the proposal distribution among valid rows: uniform stays
+    uniform, prioritized stays proportional to priority.
+    """
+    filled, capacity = len(storage), storage.max_size
+    offsets = _window_offsets(stack, n_step) * num_envs
+    windows_kept: list[torch.Tensor] = []
+    extras_kept: list[torch.Tensor] = []
+    found = 0
+    for _ in range(100):
+        starts, extras = draw(2 * (batch_size - found) + 8)
+        windows = (starts[:, None] + offsets) % capacity
+        if filled < capacity:  # rows past the filled part do not exist yet: any stand-in fails the id check
+            windows = windows.clamp(max=filled - 1)
+        valid, _, _ = window_validity(_bookkeeping(storage, windows), num_envs, stack, n_step)
+        windows_kept.append(windows[valid])
+        if extras is not None:
+            extras_kept.append(extras[valid])
+        found += int(valid.sum())
+        if found >= batch_size:
+            kept = torch.cat(extras_kept)[:batch_size] if extras is not None else None
+            return torch.cat(windows_kept)[:batch_size], kept
+    raise RuntimeError(f"no valid transitions among {filled} stored rows: play more frames before sampling")
+
+
 class FrameWindowSampler(Sampler):
     """Uniform over stored transitions: draws start rows, keeps those whose windows are valid.
 
@@ -93,28 +128,13 @@ class FrameWindowSampler(Sampler):
     def __init__(self, num_envs: int, stack: int, n_step: int):
         super().__init__()
         self.num_envs, self.stack, self.n_step = num_envs, stack, n_step
-        self.offsets = _window_offsets(stack, n_step) * num_envs
-
-    def _columns(self, storage: Storage, index: torch.Tensor) -> TensorDict:
-        # The four bookkeeping columns only: gathering whole rows would copy every frame twice.
-        rows = stored_rows(storage)
-        return TensorDict({key: rows.get(key)[index] for key in ROW_KEYS}, batch_size=index.shape)
 
     def sample(self, storage: Storage, batch_size: int) -> tuple[torch.Tensor, dict]:
-        filled, capacity = len(storage), storage.max_size
-        chosen: list[torch.Tensor] = []
-        found = 0
-        for _ in range(100):
-            starts = torch.randint(filled, (2 * (batch_size - found) + 8,))
-            windows = (starts[:, None] + self.offsets) % capacity
-            if filled < capacity:  # rows past the filled part do not exist yet: any stand-in fails the id check
-                windows = windows.clamp(max=filled - 1)
-            valid, _, _ = window_validity(self._columns(storage, windows), self.num_envs, self.stack, self.n_step)
-            chosen.append(windows[valid])
-            found += int(valid.sum())
-            if found >= batch_size:
-                return torch.cat(chosen)[:batch_size], {}
-        raise RuntimeError(f"no valid transitions among {filled} stored rows: play more frames before sampling")
+        filled = len(storage)
+        windows, _ = draw_valid_windows(
+            lambda k: (torch.randint(filled, (k,)), None), storage, batch_size, self.num_envs, self.stack, self.n_step
+        )
+        return windows, {}
 
     def _empty(self) -> None:
         pass
@@ -130,6 +150,27 @@ class FrameWindowSampler(Sampler):
 
     def load_state_dict(self, state_dict: dict) -> None:
         pass
+
+
+class PrioritizedFrameWindowSampler(PrioritizedSampler):
+    """TorchRL's ``PrioritizedSampler`` over start rows, with the window check of ``FrameWindowSampler``.
+
+    A row's priority is that of the transition it starts; priorities are updated by start row
+    (``update_priority(windows[:, stack - 1], td_error)``). Returns the windows and their
+    ``priority_weight``.
+    """
+
+    def __init__(self, capacity: int, num_envs: int, stack: int, n_step: int, alpha: float, beta: float, eps: float):
+        super().__init__(max_capacity=capacity, alpha=alpha, beta=beta, eps=eps)
+        self.num_envs, self.stack, self.n_step = num_envs, stack, n_step
+
+    def sample(self, storage: Storage, batch_size: int) -> tuple[torch.Tensor, dict]:
+        def draw(k: int):
+            starts, info = super(PrioritizedFrameWindowSampler, self).sample(storage, k)
+            return torch.as_tensor(starts), torch.as_tensor(info["priority_weight"])
+
+        windows, weights = draw_valid_windows(draw, storage, batch_size, self.num_envs, self.stack, self.n_step)
+        return windows, {"priority_weight": weights}
 
 
 class StackRebuilder:
@@ -225,12 +266,14 @@ def make_frame_replay(
     n_step: int = 1,
     stacked: bool = True,
     memmap_dir: str | Path | None = None,
+    priority: tuple[float, float, float] | None = None,
 ) -> ReplayBuffer:
     """A TorchRL buffer of ``capacity`` rows that samples transitions rebuilt from frames.
 
     ``stacked``: observations are stacks of ``stack`` frames and a row keeps the newest one; else a
     row keeps the whole observation (``stack`` must be 1). ``memmap_dir``: keep the rows in
-    memory-mapped files there (``LazyMemmapStorage``) instead of RAM.
+    memory-mapped files there (``LazyMemmapStorage``) instead of RAM. ``priority``: ``(alpha,
+    beta, eps)`` of prioritized replay; unset = uniform.
     """
     if memmap_dir is None:
         storage: Storage = LazyTensorStorage(capacity)
@@ -238,7 +281,11 @@ def make_frame_replay(
         storage = LazyMemmapStorage(capacity, scratch_dir=str(memmap_dir), existsok=True)
     return ReplayBuffer(
         storage=storage,
-        sampler=FrameWindowSampler(num_envs, stack, n_step),
+        sampler=(
+            FrameWindowSampler(num_envs, stack, n_step)
+            if priority is None
+            else PrioritizedFrameWindowSampler(capacity, num_envs, stack, n_step, *priority)
+        ),
         transform=StackRebuilder(num_envs, stack, n_step, stacked),
         batch_size=batch_size,
     )
@@ -246,6 +293,8 @@ def make_frame_replay(
 
 __all__ = [
     "FrameWindowSampler",
+    "PrioritizedFrameWindowSampler",
+    "draw_valid_windows",
     "bytes_per_row",
     "stored_rows",
     "FrameWriter",

@@ -26,6 +26,7 @@ from tensordict import TensorDict
 from torchrl.data import LazyTensorStorage, PrioritizedSampler, ReplayBuffer
 
 from lightning_dqn.agent import TransitionWriter
+from lightning_dqn.frame_replay import stored_rows
 
 STAMP = "stamp"
 INDEX = "index"
@@ -84,8 +85,8 @@ class StampedTransitionWriter(TransitionWriter):
 
     def _next_stamp(self) -> int:
         if self.written is None:
-            storage = self.buffer.storage
-            self.written = int(storage[: len(storage)][STAMP].max()) + 1 if len(storage) else 0
+            filled = len(self.buffer)
+            self.written = int(stored_rows(self.buffer.storage).get(STAMP)[:filled].max()) + 1 if filled else 0
         return self.written
 
     def extend(self, batch: TensorDict) -> None:
@@ -104,17 +105,31 @@ class PrioritizedSampling:
     this object on any accelerator.
 
     Args:
-        buffer: A buffer from ``make_prioritized_replay_buffer`` filled by a ``StampedTransitionWriter``.
+        buffer: A buffer from ``make_prioritized_replay_buffer`` filled by a ``StampedTransitionWriter``,
+            or a frame replay with priorities (``make_frame_replay(priority=...)``).
         frames: Returns the current frame count (for ``beta``).
         beta_start: ``beta`` at frame 0.
         beta_frames: Frames over which ``beta`` rises to 1.
+        stamp_key: The stored column that numbers writes: ``stamp``, or the frame replay's ``row_id``.
+        start_column: For the frame replay, whose samples are windows of rows: the window's column
+            of the transition's start row (``stack - 1``), whose priority the TD error sets.
     """
 
-    def __init__(self, buffer: ReplayBuffer, frames, beta_start: float, beta_frames: int):
+    def __init__(
+        self,
+        buffer: ReplayBuffer,
+        frames,
+        beta_start: float,
+        beta_frames: int,
+        stamp_key: str = STAMP,
+        start_column: int | None = None,
+    ):
         self.buffer = buffer
         self.frames = frames
         self.beta_start = beta_start
         self.beta_frames = beta_frames
+        self.stamp_key = stamp_key
+        self.start_column = start_column
         self.pending: deque[TensorDict] = deque()
         self.updated = 0  # priorities written
         self.skipped = 0  # updates dropped because their slot had been overwritten
@@ -139,18 +154,25 @@ class PrioritizedSampling:
                 waiting.append(batch)
                 continue
             index, stamp, td_error = (batch[key].cpu() for key in (INDEX, STAMP, TD_ERROR))
-            fresh = self.buffer.storage[index][STAMP] == stamp
+            fresh = self._stamps(index) == stamp
             self.skipped += int((~fresh).sum())
             if fresh.any():
                 self.buffer.update_priority(index[fresh], td_error[fresh].abs().float())
                 self.updated += int(fresh.sum())
         self.pending = waiting
 
+    def _stamps(self, index: torch.Tensor) -> torch.Tensor:
+        return stored_rows(self.buffer.storage).get(self.stamp_key)[index]
+
     def __call__(self) -> TensorDict:
         self.apply_pending()
         self.buffer.sampler.beta = self.beta
         batch, info = self.buffer.sample(return_info=True)
-        batch[INDEX] = torch.as_tensor(info["index"])
+        index = torch.as_tensor(info["index"])
+        if self.start_column is not None:
+            index = index[:, self.start_column]
+        batch[INDEX] = index
+        batch[STAMP] = self._stamps(index)
         batch[WEIGHT] = torch.as_tensor(np.asarray(info[WEIGHT]), dtype=torch.float32)
         return batch
 

@@ -8,8 +8,12 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from tensordict import TensorDict
 
 from conftest import make_trainer, model_for, nonslippery_data
+from test_frame_replay import RecordingWriter, check_batch
 from lightning_dqn import EpsilonSchedule, RewardBound, TargetNetworkSync
+from lightning_dqn.agent import Agent
+from lightning_dqn.envs import make_vector_env
 from lightning_dqn.errors import ConfigError
+from lightning_dqn.frame_replay import make_frame_replay
 from lightning_dqn.prioritized import (
     INDEX,
     STAMP,
@@ -126,7 +130,6 @@ def test_the_module_weights_its_loss_and_hands_back_absolute_td_errors():
 @pytest.mark.parametrize(
     "kwargs, field",
     [
-        ({"prioritized": True, "n_step": 3}, "data.prioritized"),
         ({"priority_alpha": -0.1}, "data.priority_alpha"),
         ({"priority_beta": 1.5}, "data.priority_beta"),
         ({"priority_beta_frames": 0}, "data.priority_beta_frames"),
@@ -171,3 +174,39 @@ def test_prioritized_replay_learns_the_deterministic_lake_and_resumes(tmp_path):
     resumed.fit(model_for(resumed_data, hidden_sizes=[256, 128]), datamodule=resumed_data, ckpt_path=checkpoints.last_model_path)
     assert resumed.global_step == checkpoint["global_step"] + 5
     assert torch.allclose(restored["priorities"], saved, rtol=1e-4) and saved.std() > 0
+
+
+def test_frame_replay_draws_start_rows_by_priority_and_rebuilds_exact_transitions():
+    pl.seed_everything(0)
+    env = make_vector_env("CartPole-v1", None, 3)
+    buffer = make_frame_replay(6000, 2000, 3, 1, n_step=3, stacked=False, priority=(1.0, 1.0, 1e-6))
+    writer = RecordingWriter(buffer, stacked=False)
+    agent = Agent(env, buffer, seed=0, writer=writer)
+    for _ in range(30):
+        agent.play(None, 50)
+    sample = PrioritizedSampling(buffer, lambda: 0, 1.0, 1, stamp_key="row_id", start_column=0)
+    batch = sample()
+    check_batch(batch, batch[STAMP], writer.steps, 3, n_step=3)  # the stamp is the start row's id
+    assert torch.equal(batch[WEIGHT], torch.ones(2000)), "equal priorities: no correction"
+
+    favourites = batch[INDEX][:5].unique()
+    buffer.update_priority(favourites, torch.full((len(favourites),), 1000.0))
+    batch = sample()
+    share = torch.isin(batch[INDEX], favourites).float().mean()
+    mass = 1000.0 * len(favourites)
+    assert abs(share - mass / (mass + len(buffer) - len(favourites))) < 0.05, "drawn in proportion among valid rows"
+    assert torch.allclose(batch[WEIGHT][torch.isin(batch[INDEX], favourites)], torch.tensor(1e-3), rtol=1e-3)
+    check_batch(batch, batch[STAMP], writer.steps, 3, n_step=3)
+
+
+def test_prioritized_n_step_replay_on_frames_learns_the_deterministic_lake(tmp_path):
+    data = nonslippery_data(prioritized=True, n_step=3, replay_start_size=500)
+    model = model_for(data, hidden_sizes=[256, 128])
+    bound = RewardBound(0.95)
+    callbacks = [EpsilonSchedule(1.0, 0.0, 3000), TargetNetworkSync(every_frames=50), bound]
+    trainer = make_trainer(tmp_path, callbacks=callbacks, max_steps=20_000)
+    trainer.fit(model, datamodule=data)
+    assert data.replay_layout == "frames" and bound.solved_at_frame is not None
+    sampling = data._prioritized
+    assert sampling.updated + sampling.skipped + 16 * len(sampling.pending) == trainer.global_step * 16
+    assert sampling.skipped > 0 and buffer_state(data.buffer)["priorities"].std() > 0
