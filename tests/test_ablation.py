@@ -167,8 +167,13 @@ def test_study_runs_every_variant_and_seed_reports_them_and_never_runs_one_twice
     assert summary["plain"]["p_better"] == "" and 0.0 <= float(summary["double"]["p_better"]) <= 1.0
     assert "| too_big_batch | 0 (2 failed) |" in first.stdout and (study_dir / "report.md").is_file()
 
+    # as if the runs were made by an older lightning_dqn, without a setting the current one has
+    older = yaml.safe_load((study_dir / "plain" / "config.yaml").read_text())
+    del older["data"]["priority_alpha"]
+    (study_dir / "plain" / "config.yaml").write_text(yaml.safe_dump(older))
     again = ablation("run", str(study_file), "--workers", "2", cwd=tmp_path)
     assert "4 already done, 2 to run" in again.stdout, again.stdout
+    assert "note: variant plain: settings its finished runs did not have: data.priority_alpha=0.6" in again.stdout
     assert len(list((study_dir / "plain" / "seed0" / "wandb").glob("offline-run-*"))) == 1, "finished runs never rerun"
     assert (study_dir / "too_big_batch" / "seed0.attempt1" / "status.json").is_file(), "a failed run is kept aside"
 
@@ -181,7 +186,7 @@ def test_study_runs_every_variant_and_seed_reports_them_and_never_runs_one_twice
     refused = ablation("run", str(changed), cwd=tmp_path)
     assert refused.returncode == 2
     (line,) = refused.stderr.strip().splitlines()
-    assert line.startswith("error: variants.plain: its settings differ from those its 2 finished runs used")
+    assert line.startswith("error: variants.plain: its settings differ from those its 2 finished runs used (model.lr: 0.001 -> 0.01)")
     assert yaml.safe_load((study_dir / "plain" / "config.yaml").read_text())["model"]["lr"] == 0.001, "kept as it was"
 
 

@@ -53,12 +53,12 @@ def _last_error_line(text: str) -> str:
     return (errors or lines or ["(no output)"])[-1].removeprefix("error:").strip()
 
 
-def resolve_variant_configs(study: Study, out_dir: Path, workers: int = 1) -> dict[str, str]:
+def resolve_variant_configs(study: Study, out_dir: Path, workers: int = 1, echo=print) -> dict[str, str]:
     """Each variant's fully resolved config, from LightningCLI itself; checks it before any run.
 
     Raises ``ConfigError`` naming the variant when its config does not parse, when the experiment
     does not log to W&B (the report reads each run's W&B records), or when runs already made for it
-    used other settings.
+    used other values for any setting; settings a newer lightning_dqn added are noted, not refused.
     """
     commands = {
         variant: [sys.executable, "-m", "lightning_dqn", "fit", *study.variant_arguments(variant), "--print_config"]
@@ -88,13 +88,33 @@ def resolve_variant_configs(study: Study, out_dir: Path, workers: int = 1) -> di
             )
         kept = out_dir / study.name / variant / VARIANT_CONFIG
         finished = [d for d in kept.parent.glob("seed*") if d.is_dir() and is_done(d)]
-        if kept.is_file() and finished and kept.read_text() != text:
+        if not (kept.is_file() and finished):
+            continue
+        before, now = _flatten(yaml.safe_load(kept.read_text())), _flatten(yaml.safe_load(text))
+        changed = [key for key in before.keys() & now.keys() if before[key] != now[key]]
+        if changed:
+            shown = ", ".join(f"{key}: {before[key]!r} -> {now[key]!r}" for key in sorted(changed)[:3])
             raise ConfigError(
                 f"variants.{variant}",
-                f"its settings differ from those its {len(finished)} finished runs used ({kept}); "
+                f"its settings differ from those its {len(finished)} finished runs used ({shown}); "
                 "give the study a new name, or move that directory away",
             )
+        added = sorted(now.keys() - before.keys())
+        if added:  # a newer lightning_dqn with new settings: their defaults are assumed to change nothing
+            echo(f"note: variant {variant}: settings its finished runs did not have: " + ", ".join(
+                f"{key}={now[key]!r}" for key in added[:6]) + ("..." if len(added) > 6 else ""))  # fmt: skip
     return resolved
+
+
+def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    """``{"model": {"lr": 1}}`` -> ``{"model.lr": 1}`` (lists stay whole)."""
+    flat: dict[str, object] = {}
+    for key, value in (config or {}).items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _move_aside(run_dir: Path) -> Path:
@@ -146,7 +166,7 @@ def run_study(
     n-th run starting at the k-th, so n jobs (a SLURM array, several machines sharing a file
     system) split a study between them without overlapping.
     """
-    resolved = resolve_variant_configs(study, out_dir, workers)
+    resolved = resolve_variant_configs(study, out_dir, workers, echo)
     study_dir = out_dir / study.name
     index, count = shard
     planned = study.plan(out_dir)[index::count]
