@@ -17,6 +17,10 @@ nothing next to the convolutions). The buffer is small (``--buffer-size`` rows):
 test, not a training run.
 
     python benchmarks/pong_speed.py --updates 1500 --threads 2
+    python benchmarks/pong_speed.py --updates 1500 --threads 2 --skip-plain --backends vector --prioritized
+
+``--prioritized`` adds a row with prioritized replay on the vector back end: the cost of drawing by
+priority and writing TD errors back.
 """
 
 from __future__ import annotations
@@ -182,7 +186,7 @@ class WarmupClock(pl.Callback):
         self.end, self.end_frames = time.perf_counter(), trainer.datamodule.frames
 
 
-def run_lightning(backend: str, updates: int, replay_start: int, buffer_size: int, seed: int):
+def run_lightning(backend: str, updates: int, replay_start: int, buffer_size: int, seed: int, prioritized: bool = False):
     """pong_fast.yaml's model, data and callbacks through a real Trainer; returns the result and buffer."""
     start = time.perf_counter()
     pl.seed_everything(seed, verbose=False)
@@ -195,6 +199,7 @@ def run_lightning(backend: str, updates: int, replay_start: int, buffer_size: in
         batch_size=BATCH_SIZE,
         frames_per_batch=FRAMES_PER_BATCH,
         n_step=N_STEP,
+        prioritized=prioritized,
         checkpoint_buffer=False,
         seed=seed,
     )
@@ -228,7 +233,7 @@ def run_lightning(backend: str, updates: int, replay_start: int, buffer_size: in
     data.agent.env.close()
     warm_start = clock.start if clock.start is not None else end
     result = Result(
-        f"lightning_dqn ({backend})", data.frames, trainer.global_step, end - start,
+        f"lightning_dqn ({backend}{', prioritized' if prioritized else ''})", data.frames, trainer.global_step, end - start,
         clock.end_frames - clock.start_frames, clock.end - warm_start, data.episodes,
     )  # fmt: skip
     return result, data.buffer
@@ -241,13 +246,13 @@ def replay_bytes(buffer: ReplayBuffer) -> tuple[int, int]:
 
 
 def print_table(results: list[Result]) -> None:
-    header = f"{'run':<28}{'steps':>8}{'updates':>9}{'wall s':>8}{'warm s':>8}{'steps/s':>9}{'updates/s':>11}"
+    header = f"{'run':<36}{'steps':>8}{'updates':>9}{'wall s':>8}{'warm s':>8}{'steps/s':>9}{'updates/s':>11}"
     header += f"{'emu fps':>9}{'episodes':>10}"
     print(header)
     print("-" * len(header))
     for r in results:
         print(
-            f"{r.name:<28}{r.agent_steps:>8}{r.updates:>9}{r.wall_s:>8.1f}{r.warm_s:>8.1f}"
+            f"{r.name:<36}{r.agent_steps:>8}{r.updates:>9}{r.wall_s:>8.1f}{r.warm_s:>8.1f}"
             f"{r.steps_per_s:>9.1f}{r.updates_per_s:>11.1f}{r.emulator_fps:>9.0f}{r.episodes:>10}"
         )
     plain = next((r for r in results if r.name.startswith("plain")), None)
@@ -276,6 +281,7 @@ def main() -> None:
     parser.add_argument("--replay-start", type=int, default=2_000, help="agent steps of random play before updates")
     parser.add_argument("--backends", nargs="+", default=["vector", "gymnasium"], choices=["vector", "gymnasium"])
     parser.add_argument("--skip-plain", action="store_true", help="run lightning_dqn only")
+    parser.add_argument("--prioritized", action="store_true", help="add a vector-back-end row with prioritized replay")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not BATCH_SIZE <= args.replay_start <= args.buffer_size:
@@ -294,6 +300,8 @@ def main() -> None:
         results.append(result)
         if buffer is None:
             buffer = run_buffer
+    if args.prioritized:
+        results.append(run_lightning("vector", args.updates, args.replay_start, args.buffer_size, args.seed, True)[0])
     assert torch.get_num_threads() == args.threads, "something changed the torch thread count"
     print(
         f"{ENV_ID}, {NUM_ENVS} envs, {args.updates} updates after {args.replay_start} steps of warm-up, "
