@@ -7,6 +7,7 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+KEPT_STUDY = NOTEBOOKS.parent / "benchmarks" / "results" / "ablations" / "cartpole_components"
 
 # Small budgets replacing each notebook's "parameters" cell.
 BUDGETS = {
@@ -15,6 +16,7 @@ BUDGETS = {
         "SLIPPERY = False\nDECAY_FRAMES = 3000\nLR = 1e-3\nGAMMA = 0.9\nBOUND = 0.95\nMAX_STEPS = 20_000\nEVAL_EPISODES = 20\nSEED = 0"
     ),
     "03_dqn_atari.ipynb": "CHECKPOINT = None\nMAX_STEPS = 100\nREPLAY_START = 200\nMAX_EPISODE_STEPS = 200\nSEED = 0",
+    "04_ablation_report.ipynb": f"STUDY_DIR = {str(KEPT_STUDY)!r}\nBOOTSTRAP_SAMPLES = 500",
 }
 EXPECTED = {
     "01_value_iteration_and_q_learning.ipynb": ["best fixed policy (exact table)  0.740", "value iteration (estimated p)    0.740"],
@@ -28,6 +30,12 @@ EXPECTED = {
         "bytes per stored row: 7,082",
         "checkpoint at optimizer step 100,",
         "video written: True",
+    ],
+    "04_ablation_report.ipynb": [  # the kept CartPole study: its IQMs do not depend on the resamples
+        "  prioritized    {'data.prioritized': True}       runs: 5",
+        "shipped        final IQM   274.3",
+        "n_step_3       final IQM   425.2 [  406.0,   466.1]   AUC IQM   340.1   better",
+        "no_double_q    final IQM   284.2",
     ],
 }
 
