@@ -24,11 +24,13 @@ from lightning_dqn.prioritized import (
     make_prioritized_replay_buffer,
 )
 from lightning_dqn.replay import make_replay_buffer
+from lightning_dqn.replay_checkpoint import dump_beside, load_beside
 from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
 from lightning_dqn.tracking import run_directory
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation envs never share a seed with training envs
 REPLAY_LAYOUTS = ("auto", "transitions", "frames")
+CHECKPOINT_BUFFER = ("beside", "inside", "none")
 PRIORITY_EPS = 1e-6  # added to |TD error| so no transition's priority is ever 0
 
 
@@ -76,9 +78,11 @@ class DQNDataModule(pl.LightningDataModule):
         priority_beta: Importance-weight exponent at frame 0, annealed linearly to 1 (paper: 0.4).
         priority_beta_frames: Frames over which ``priority_beta`` reaches 1; unset = the whole run
             (``trainer.max_steps * frames_per_batch + replay_start_size``).
-        checkpoint_buffer: Whether checkpoints carry the replay buffer, so ``fit --ckpt_path`` resumes
-            with the same memory instead of refilling it with random play (every checkpoint grows by
-            the buffer's size).
+        checkpoint_buffer: How checkpoints keep the replay buffer, so ``fit --ckpt_path`` resumes with
+            the same memory instead of refilling it with random play: ``beside`` (one copy in
+            ``<checkpoint dir>/replay/``, replaced at each save; checkpoints stay model-sized),
+            ``inside`` (in every checkpoint file: one self-contained file, which grows by the
+            buffer's size) or ``none``. ``true``/``false`` mean ``beside``/``none``.
         seed: Base seed of the envs and the agent; ``None`` takes ``seed_everything``'s seed.
     """
 
@@ -103,7 +107,7 @@ class DQNDataModule(pl.LightningDataModule):
         priority_alpha: float = 0.6,
         priority_beta: float = 0.4,
         priority_beta_frames: int | None = None,
-        checkpoint_buffer: bool = True,
+        checkpoint_buffer: bool | str = "beside",
         seed: int | None = None,
     ):
         super().__init__()
@@ -163,8 +167,16 @@ class DQNDataModule(pl.LightningDataModule):
         self._episodes: EvaluationEpisodes | None = None
         self._pending_state: dict | None = None
         self._prioritized: PrioritizedSampling | None = None
+        if isinstance(checkpoint_buffer, bool):
+            checkpoint_buffer = "beside" if checkpoint_buffer else "none"
+        require(
+            checkpoint_buffer in CHECKPOINT_BUFFER,
+            "data.checkpoint_buffer",
+            f"must be one of {', '.join(CHECKPOINT_BUFFER)}, got {checkpoint_buffer!r}",
+        )
+        self.checkpoint_buffer = checkpoint_buffer
         # Callbacks that save model-only checkpoints (RewardBound's best.ckpt) switch this off meanwhile.
-        self.buffer_in_checkpoints = checkpoint_buffer
+        self.buffer_in_checkpoints = checkpoint_buffer != "none"
 
     # ----------------------------------------------------------------- counters callbacks read
     @property
@@ -344,9 +356,22 @@ class DQNDataModule(pl.LightningDataModule):
         if self.agent is None:
             return {}
         state = {"agent": self.agent.state_dict()}
-        if self.buffer_in_checkpoints:
+        if not self.buffer_in_checkpoints:
+            return state
+        if self.checkpoint_buffer == "beside" and self.trainer is not None:
+            state["buffer_beside"] = dump_beside(
+                self.buffer, self._replay_directory(), self._rank(), self.trainer.global_step, self.frames
+            )
+        else:
             state["buffer"] = buffer_state(self.buffer) if self._prioritized else self.buffer.state_dict()
         return state
+
+    def _replay_directory(self) -> str:
+        """``<checkpoint dir>/replay``: next to the checkpoints that refer to it."""
+        callback = self.trainer.checkpoint_callback
+        if callback is not None and callback.dirpath:
+            return os.path.join(callback.dirpath, "replay")
+        return os.path.join(run_directory(self.trainer), "checkpoints", "replay")
 
     def load_state_dict(self, state_dict: dict) -> None:
         if self.agent is None:  # restored before setup: apply once the agent exists
@@ -354,7 +379,11 @@ class DQNDataModule(pl.LightningDataModule):
             return
         if "agent" in state_dict:
             self.agent.load_state_dict(state_dict["agent"])
-        if "buffer" in state_dict and self._prioritized:
+        if self.checkpoint_buffer == "none":  # asked to refill the buffer with random play instead
+            return
+        if "buffer_beside" in state_dict:
+            load_beside(self.buffer, state_dict["buffer_beside"], self._rank())
+        elif "buffer" in state_dict and self._prioritized:
             load_buffer_state(self.buffer, state_dict["buffer"])
         elif "buffer" in state_dict:
             self.buffer.load_state_dict(state_dict["buffer"])

@@ -157,9 +157,12 @@ def test_prioritized_replay_learns_the_deterministic_lake_and_resumes(tmp_path):
     assert data.priority_beta == pytest.approx(annealed_beta(0.4, data.frames, 20_000 + 500))
     assert buffer_state(data.buffer)["priorities"].std() > 0, "priorities were learned, not left at their default"
 
-    # Resume: Lightning loads checkpoints with weights_only=True; the priorities come back as saved.
+    # Resume: the buffer was dumped beside the checkpoint (TorchRL's dumps, priorities included);
+    # a fresh buffer loading that dump is the reference the resumed run must match.
     checkpoint = torch.load(checkpoints.last_model_path, weights_only=True)
-    saved = checkpoint["DQNDataModule"]["buffer"]["priorities"]
+    reference = make_prioritized_replay_buffer(500, 16, 0.6, 0.4, 1e-6)
+    reference.loads(str(tmp_path / "ckpt" / "replay" / "rank0"))
+    saved = buffer_state(reference)["priorities"]
     resumed_data = nonslippery_data(prioritized=True, replay_start_size=500)
     restored = {}
     load = resumed_data.load_state_dict

@@ -1,10 +1,14 @@
 """fit --ckpt_path last.ckpt continues where the run stopped: counters, schedules, replay memory."""
 
+import shutil
+
+import pytest
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from conftest import make_trainer, model_for, nonslippery_data
 from lightning_dqn import EpsilonSchedule, TargetNetworkSync
+from lightning_dqn.errors import ConfigError
 
 
 def callbacks(tmp_path):
@@ -15,14 +19,22 @@ def callbacks(tmp_path):
     ]
 
 
-def test_resume_restores_counters_schedule_and_buffer(tmp_path):
-    data = nonslippery_data(replay_start_size=100)
+@pytest.mark.parametrize("where", ["beside", "inside"])
+def test_resume_restores_counters_schedule_and_buffer(tmp_path, where):
+    data = nonslippery_data(replay_start_size=100, checkpoint_buffer=where)
     trainer = make_trainer(tmp_path, callbacks(tmp_path), max_steps=300)
     trainer.fit(model_for(data), datamodule=data)
     frames, episodes, window = data.frames, data.episodes, list(data.agent.recent_returns)
     stored = data.buffer[:]
+    saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["DQNDataModule"]
+    if where == "beside":  # the checkpoint points to one dump of the buffer next to it
+        assert "buffer" not in saved and saved["buffer_beside"]["global_step"] == 300
+        assert (tmp_path / "ckpt" / "replay" / "rank0" / "saved_at.json").is_file()
+        assert sorted(p.name for p in (tmp_path / "ckpt" / "replay").iterdir()) == ["rank0"], "no leftovers"
+    else:
+        assert "buffer" in saved and not (tmp_path / "ckpt" / "replay").exists()
 
-    resumed_data = nonslippery_data(replay_start_size=100)
+    resumed_data = nonslippery_data(replay_start_size=100, checkpoint_buffer=where)
     resumed = make_trainer(tmp_path, callbacks(tmp_path), max_steps=301)
     resumed.fit(model_for(resumed_data), datamodule=resumed_data, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
 
@@ -57,10 +69,10 @@ def test_best_checkpoint_is_model_only_and_last_carries_the_buffer(tmp_path):
     bound = RewardBound(bound=2.0)  # never reached: only best.ckpt updates
     trainer = make_trainer(tmp_path, [*callbacks(tmp_path), bound], max_steps=300)
     trainer.fit(model_for(data), datamodule=data)
-    best = torch.load(bound.best_model_path, weights_only=False)
-    last = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert "buffer" not in best["DQNDataModule"] and "optimizer_states" not in best
-    assert "buffer" in last["DQNDataModule"] and "optimizer_states" in last
+    best = torch.load(bound.best_model_path, weights_only=True)
+    last = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
+    assert "buffer_beside" not in best["DQNDataModule"] and "optimizer_states" not in best
+    assert "buffer_beside" in last["DQNDataModule"] and "optimizer_states" in last
     assert data.buffer_in_checkpoints  # switched back on after each best save
     assert isinstance(DQN.load_from_checkpoint(bound.best_model_path), DQN)
 
@@ -82,3 +94,33 @@ def test_resume_with_the_frame_layout_keeps_rows_and_never_joins_old_and_new_epi
     assert rows["episode_step"][old] == 0  # the resumed envs start new episodes
     batch = resumed_data.buffer.sample(2000)  # the cut episode's last row never bootstraps into the new one
     assert batch["next", "steps"].min() >= 1 and batch["observation"].shape == (2000, 16)
+
+
+def test_a_checkpoint_older_than_the_buffer_beside_it_is_refused(tmp_path):
+    data = nonslippery_data(replay_start_size=100)
+    trainer = make_trainer(tmp_path, callbacks(tmp_path), max_steps=100)
+    trainer.fit(model_for(data), datamodule=data)
+    shutil.copy(tmp_path / "ckpt" / "last.ckpt", tmp_path / "step100.ckpt")
+    again = make_trainer(tmp_path, callbacks(tmp_path), max_steps=200)
+    again.fit(model_for(data), datamodule=data, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))  # dump now at 200
+
+    stale = nonslippery_data(replay_start_size=100)
+    with pytest.raises(ConfigError) as err:
+        make_trainer(tmp_path, callbacks(tmp_path), max_steps=201).fit(
+            model_for(stale), datamodule=stale, ckpt_path=str(tmp_path / "step100.ckpt")
+        )
+    assert err.value.field == "ckpt_path" and "saved at step 200, the checkpoint at step 100" in str(err.value)
+
+    refill = nonslippery_data(replay_start_size=100, checkpoint_buffer="none")  # what the message offers
+    make_trainer(tmp_path / "refill", [EpsilonSchedule()], max_steps=101).fit(
+        model_for(refill), datamodule=refill, ckpt_path=str(tmp_path / "step100.ckpt")
+    )
+    assert len(refill.buffer) >= 100, "refilled with random play"
+
+
+def test_checkpoint_buffer_names_its_choices():
+    with pytest.raises(ConfigError) as err:
+        nonslippery_data(checkpoint_buffer="everywhere")
+    assert err.value.field == "data.checkpoint_buffer" and "beside, inside, none" in str(err.value)
+    assert nonslippery_data(checkpoint_buffer=True).checkpoint_buffer == "beside"
+    assert nonslippery_data(checkpoint_buffer=False).checkpoint_buffer == "none"

@@ -1,0 +1,77 @@
+"""The replay buffer saved once beside the checkpoints instead of inside each of them.
+
+A Pong buffer of 1M transitions is 7 GB. Inside the checkpoint it would be pickled into every
+``last.ckpt`` and every periodic checkpoint, and loading a model would read it all. Here each save
+writes the buffer with TorchRL's own ``ReplayBuffer.dumps`` (storage, sampler state such as
+priorities, writer) to ``<checkpoint dir>/replay/rank<r>/``, replacing the previous dump, and the
+checkpoint records only where it is and which step it belongs to. Each rank dumps its own buffer.
+
+The dump is written next to the old one and swapped in by renames, so an interrupted save never
+leaves a half-written buffer in place. Only the newest full checkpoint matches the dump: resuming
+from an older one is refused with one line rather than resumed with the wrong memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from torchrl.data import ReplayBuffer
+
+from lightning_dqn.errors import ConfigError
+
+STAMP_FILE = "saved_at.json"
+
+
+def rank_directory(replay_dir: str, rank: int) -> str:
+    return os.path.join(replay_dir, f"rank{rank}")
+
+
+def dump_beside(buffer: ReplayBuffer, replay_dir: str, rank: int, global_step: int, frames: int) -> dict:
+    """Writes ``buffer`` to ``replay_dir/rank<rank>`` unless that already holds this very state (a
+    second checkpoint of the same step); returns the record the checkpoint keeps."""
+    stamp = {"global_step": int(global_step), "frames": int(frames), "rows": len(buffer)}
+    target = rank_directory(replay_dir, rank)
+    if _read_stamp(target) != stamp:
+        writing, old = f"{target}.writing", f"{target}.old"
+        shutil.rmtree(writing, ignore_errors=True)
+        os.makedirs(writing)
+        buffer.dumps(writing)
+        with open(os.path.join(writing, STAMP_FILE), "w") as f:
+            json.dump(stamp, f)
+        if os.path.isdir(target):
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(target, old)
+        os.rename(writing, target)
+        shutil.rmtree(old, ignore_errors=True)
+    return {"dir": os.path.abspath(replay_dir), **stamp}
+
+
+def load_beside(buffer: ReplayBuffer, record: dict, rank: int) -> None:
+    """Loads the dump a checkpoint's ``record`` points to into ``buffer`` (an empty one of the same
+    construction); a dump that is missing or belongs to another step is a one-line error."""
+    target = rank_directory(record["dir"], rank)
+    found = _read_stamp(target)
+    wanted = {key: record[key] for key in ("global_step", "frames", "rows")}
+    hint = "resume from the newest checkpoint (last.ckpt), or pass --data.checkpoint_buffer none to refill the buffer"
+    if found is None:
+        raise ConfigError("ckpt_path", f"the checkpoint's replay buffer is not at {target}; {hint}")
+    if found != wanted:
+        raise ConfigError(
+            "ckpt_path",
+            f"the replay buffer at {target} was saved at step {found['global_step']}, the checkpoint at step "
+            f"{wanted['global_step']}; {hint}",
+        )
+    buffer.loads(target)
+
+
+def _read_stamp(directory: str) -> dict | None:
+    try:
+        with open(os.path.join(directory, STAMP_FILE)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+__all__ = ["dump_beside", "load_beside", "rank_directory"]
