@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 import gymnasium as gym
@@ -11,27 +10,19 @@ import pytorch_lightning as pl
 from gymnasium.wrappers import RecordVideo
 from torch.utils.data import DataLoader
 
-from lightning_dqn.agent import Agent, TransitionWriter
+from lightning_dqn.agent import Agent
 from lightning_dqn.atari import AtariOptions, is_atari, make_atari_env, make_atari_vector_env
 from lightning_dqn.envs import check_env_spaces, make_env, make_vector_env, probe_env
 from lightning_dqn.errors import ConfigError, require
-from lightning_dqn.frame_replay import FrameWriter, make_frame_replay
-from lightning_dqn.prioritized import (
-    PrioritizedSampling,
-    StampedTransitionWriter,
-    buffer_state,
-    load_buffer_state,
-    make_prioritized_replay_buffer,
-)
-from lightning_dqn.replay import make_replay_buffer
+from lightning_dqn.prioritized import PrioritizedSampling, buffer_state, load_buffer_state
 from lightning_dqn.replay_checkpoint import dump_beside, load_beside
+from lightning_dqn.replay_memory import Priorities, build_replay_memory
 from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
 from lightning_dqn.tracking import run_directory
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation envs never share a seed with training envs
 REPLAY_LAYOUTS = ("auto", "transitions", "frames")
 CHECKPOINT_BUFFER = ("beside", "inside", "none")
-PRIORITY_EPS = 1e-6  # added to |TD error| so no transition's priority is ever 0
 
 
 def _keep_batch(batch: Any) -> Any:
@@ -236,31 +227,24 @@ class DQNDataModule(pl.LightningDataModule):
     def _make_replay(self):
         """The replay buffer and the writer that fills it, for the chosen layout."""
         hp = self.hparams
-        if self.replay_layout == "transitions" and hp.prioritized:
-            buffer = make_prioritized_replay_buffer(
-                hp.buffer_size, hp.batch_size, hp.priority_alpha, hp.priority_beta, PRIORITY_EPS
-            )
-            self._prioritized = PrioritizedSampling(
-                buffer, lambda: self.frames, hp.priority_beta, self._priority_beta_frames()
-            )
-            return buffer, StampedTransitionWriter(buffer)
-        if self.replay_layout == "transitions":
-            buffer = make_replay_buffer(hp.buffer_size, hp.batch_size)
-            return buffer, TransitionWriter(buffer)
-        memmap_dir = None
-        if hp.replay_memmap_dir is not None:
-            os.makedirs(hp.replay_memmap_dir, exist_ok=True)
-            memmap_dir = tempfile.mkdtemp(prefix=f"replay-rank{self._rank()}-", dir=hp.replay_memmap_dir)
-        stack = self.atari.frame_stack if self.is_atari else 1
-        priority = (hp.priority_alpha, hp.priority_beta, PRIORITY_EPS) if hp.prioritized else None
-        buffer = make_frame_replay(
-            hp.buffer_size, hp.batch_size, hp.num_envs, stack, hp.n_step, self.is_atari, memmap_dir, priority
+        priorities = None
+        if hp.prioritized:
+            priorities = Priorities(hp.priority_alpha, hp.priority_beta, self._priority_beta_frames())
+        memory = build_replay_memory(
+            self.replay_layout,
+            hp.buffer_size,
+            hp.batch_size,
+            hp.num_envs,
+            hp.n_step,
+            stack=self.atari.frame_stack if self.is_atari else 1,
+            stacked=self.is_atari,
+            frames=lambda: self.frames,
+            priorities=priorities,
+            memmap_root=hp.replay_memmap_dir,
+            rank=self._rank(),
         )
-        if hp.prioritized:  # row ids number the writes: they are the stamps
-            self._prioritized = PrioritizedSampling(
-                buffer, lambda: self.frames, hp.priority_beta, self._priority_beta_frames(), "row_id", stack - 1
-            )
-        return buffer, FrameWriter(buffer, stacked=self.is_atari)
+        self._prioritized = memory.sampling
+        return memory.buffer, memory.writer
 
     def _priority_beta_frames(self) -> int:
         hp = self.hparams
