@@ -122,6 +122,18 @@ class Agent:
         self._obs_step = np.zeros(self.num_envs, dtype=np.int64)
         self._autoresetting = np.zeros(self.num_envs, dtype=bool)
 
+    def start_episodes(self, env: VectorEnv) -> None:
+        """Plays on ``env`` from fresh episodes (the datamodule reopens its envs for another ``fit``).
+
+        The unfinished episodes are dropped from the statistics; counters, RNG and buffer go on.
+        """
+        self.env = env
+        self._episode_return[:] = 0.0
+        self._episode_length[:] = 0
+        self._obs, _ = env.reset(seed=int(self.rng.integers(2**31)))
+        self._obs_step[:] = 0
+        self._autoresetting[:] = False
+
     @property
     def mean_return(self) -> float:
         """Mean return of the last ``REWARD_WINDOW`` finished episodes (NaN before the first)."""

@@ -158,6 +158,7 @@ class DQNDataModule(pl.LightningDataModule):
         self._episodes: EvaluationEpisodes | None = None
         self._pending_state: dict | None = None
         self._prioritized: PrioritizedSampling | None = None
+        self._envs_closed = False
         if isinstance(checkpoint_buffer, bool):
             checkpoint_buffer = "beside" if checkpoint_buffer else "none"
         require(
@@ -210,16 +211,25 @@ class DQNDataModule(pl.LightningDataModule):
     def _acting_net(self):
         return self.trainer.lightning_module.q_net
 
-    def setup(self, stage: str) -> None:
-        if stage != "fit" or self.agent is not None:
-            return
+    def _make_training_env(self):
         hp = self.hparams
         if self.is_atari:
-            env = make_atari_vector_env(hp.env_id, self.atari, hp.num_envs, hp.env_kwargs)
-        else:
-            env = make_vector_env(hp.env_id, hp.env_kwargs, hp.num_envs)
+            return make_atari_vector_env(hp.env_id, self.atari, hp.num_envs, hp.env_kwargs)
+        return make_vector_env(hp.env_id, hp.env_kwargs, hp.num_envs)
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit":
+            return
+        if self.agent is not None:  # another fit on this datamodule: same agent and buffer, envs reopened
+            if self._envs_closed:
+                self.agent.start_episodes(self._make_training_env())
+                self._envs_closed = False
+            return
+        hp = self.hparams
         self.buffer, writer = self._make_replay()
-        self.agent = Agent(env, self.buffer, seed=self._seed() + self._rank() * hp.num_envs, writer=writer)
+        self.agent = Agent(
+            self._make_training_env(), self.buffer, seed=self._seed() + self._rank() * hp.num_envs, writer=writer
+        )
         if self._pending_state is not None:
             self.load_state_dict(self._pending_state)
             self._pending_state = None
@@ -305,6 +315,14 @@ class DQNDataModule(pl.LightningDataModule):
         )
         # num_workers=0: the agent must act with the live network in this process.
         return DataLoader(stream, batch_size=None, collate_fn=_keep_batch, num_workers=0)
+
+    def teardown(self, stage: str) -> None:
+        """Closes the envs the stage used (emulator threads, video files); another fit reopens them."""
+        if self._episodes is not None:
+            self._episodes.env.close()
+        if stage == "fit" and self.agent is not None and not self._envs_closed:
+            self.agent.env.close()
+            self._envs_closed = True
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Prioritized replay tracks each training batch as the module will see it (on its device),

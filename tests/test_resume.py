@@ -124,3 +124,15 @@ def test_checkpoint_buffer_names_its_choices():
     assert err.value.field == "data.checkpoint_buffer" and "beside, inside, none" in str(err.value)
     assert nonslippery_data(checkpoint_buffer=True).checkpoint_buffer == "beside"
     assert nonslippery_data(checkpoint_buffer=False).checkpoint_buffer == "none"
+
+
+def test_each_fit_closes_its_envs_and_another_fit_reopens_them(tmp_path):
+    data = nonslippery_data(replay_start_size=100)
+    model = model_for(data)
+    make_trainer(tmp_path, [EpsilonSchedule()], max_steps=50).fit(model, datamodule=data)
+    first_env, frames, stored = data.agent.env, data.frames, len(data.buffer)
+    assert first_env.closed, "a finished fit leaves no env running"
+
+    make_trainer(tmp_path / "more", [EpsilonSchedule()], max_steps=50).fit(model, datamodule=data)  # 50 more steps
+    assert data.agent.env is not first_env and data.agent.env.closed
+    assert data.frames >= frames + 50 and len(data.buffer) >= stored + 50, "same agent and buffer, playing on"
