@@ -14,8 +14,8 @@ from lightning_dqn.agent import Agent
 from lightning_dqn.atari import AtariOptions, is_atari, make_atari_env, make_atari_vector_env
 from lightning_dqn.envs import check_env_spaces, make_env, make_vector_env, probe_env
 from lightning_dqn.errors import ConfigError, require
-from lightning_dqn.prioritized import PrioritizedSampling, buffer_state, load_buffer_state
-from lightning_dqn.replay_checkpoint import dump_beside, load_beside
+from lightning_dqn.prioritized import PrioritizedSampling
+from lightning_dqn.replay_checkpoint import buffer_state, dump_beside, load_beside, load_buffer_state
 from lightning_dqn.replay_memory import Priorities, build_replay_memory
 from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
 from lightning_dqn.tracking import run_directory
@@ -365,7 +365,7 @@ class DQNDataModule(pl.LightningDataModule):
                 self.buffer, self._replay_directory(), self._rank(), self.trainer.global_step, self.frames
             )
         else:
-            state["buffer"] = buffer_state(self.buffer) if self._prioritized else self.buffer.state_dict()
+            state["buffer"] = buffer_state(self.buffer)
         return state
 
     def _replay_directory(self) -> str:
@@ -385,10 +385,8 @@ class DQNDataModule(pl.LightningDataModule):
             return
         if "buffer_beside" in state_dict:
             load_beside(self.buffer, state_dict["buffer_beside"], self._rank())
-        elif "buffer" in state_dict and self._prioritized:
-            load_buffer_state(self.buffer, state_dict["buffer"])
         elif "buffer" in state_dict:
-            self.buffer.load_state_dict(state_dict["buffer"])
+            load_buffer_state(self.buffer, state_dict["buffer"])
 
 
 __all__ = ["DQNDataModule"]

@@ -49,33 +49,6 @@ def annealed_beta(start: float, frames: int, anneal_frames: int) -> float:
     return start + (1.0 - start) * min(1.0, frames / max(1, anneal_frames))
 
 
-def buffer_state(buffer: ReplayBuffer) -> dict:
-    """``buffer.state_dict()`` with the sampler's segment trees replaced by a tensor of priorities.
-
-    TorchRL's trees pickle through numpy objects that ``torch.load(weights_only=True)`` (how
-    Lightning resumes) refuses; a tensor loads anywhere. The trees hold ``(p + eps)^alpha``; the
-    tensor holds ``p``, the raw priorities (as TorchRL itself undoes it when alpha changes).
-    """
-    state = dict(buffer.state_dict())
-    sampler = buffer.sampler
-    tree = state.pop("_sampler")["_sum_tree"]
-    count = len(buffer)
-    stored = torch.as_tensor(np.asarray(tree[torch.arange(count)]), dtype=torch.float64).reshape(count)
-    if sampler.alpha > 0:
-        stored = (stored.pow(1.0 / sampler.alpha) - sampler._eps).clamp_min(0)
-    state["priorities"] = stored.float()
-    return state
-
-
-def load_buffer_state(buffer: ReplayBuffer, state: dict) -> None:
-    """Restores what ``buffer_state`` saved; the priorities go back through ``update_priority``."""
-    state = dict(state)
-    priorities = state.pop("priorities")
-    buffer.load_state_dict({**state, "_sampler": buffer.sampler.state_dict()})
-    if len(priorities):
-        buffer.update_priority(torch.arange(len(priorities)), priorities)
-
-
 class StampedTransitionWriter(TransitionWriter):
     """``TransitionWriter`` that numbers every transition it writes (the ``stamp`` column)."""
 
@@ -179,8 +152,6 @@ class PrioritizedSampling:
 
 __all__ = [
     "PrioritizedSampling",
-    "buffer_state",
-    "load_buffer_state",
     "StampedTransitionWriter",
     "annealed_beta",
     "make_prioritized_replay_buffer",

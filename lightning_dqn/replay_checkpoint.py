@@ -1,4 +1,4 @@
-"""The replay buffer saved once beside the checkpoints instead of inside each of them.
+"""The replay buffer in checkpoints: saved once beside them (the default), or inside each one.
 
 A Pong buffer of 1M transitions is 7 GB. Inside the checkpoint it would be pickled into every
 ``last.ckpt`` and every periodic checkpoint, and loading a model would read it all. Here each save
@@ -17,7 +17,9 @@ import json
 import os
 import shutil
 
-from torchrl.data import ReplayBuffer
+import numpy as np
+import torch
+from torchrl.data import PrioritizedSampler, ReplayBuffer
 
 from lightning_dqn.errors import ConfigError
 
@@ -66,6 +68,39 @@ def load_beside(buffer: ReplayBuffer, record: dict, rank: int) -> None:
     buffer.loads(target)
 
 
+def buffer_state(buffer: ReplayBuffer) -> dict:
+    """What a checkpoint holds of ``buffer`` when it is kept inside: ``buffer.state_dict()``, with a
+    prioritized sampler's segment trees replaced by a tensor of priorities.
+
+    TorchRL's trees pickle through numpy objects that ``torch.load(weights_only=True)`` (how
+    Lightning resumes) refuses; a tensor loads anywhere. The trees hold ``(p + eps)^alpha``; the
+    tensor holds ``p``, the raw priorities (as TorchRL itself undoes it when alpha changes).
+    """
+    state = dict(buffer.state_dict())
+    sampler = buffer.sampler
+    if not isinstance(sampler, PrioritizedSampler):
+        return state
+    tree = state.pop("_sampler")["_sum_tree"]
+    count = len(buffer)
+    stored = torch.as_tensor(np.asarray(tree[torch.arange(count)]), dtype=torch.float64).reshape(count)
+    if sampler.alpha > 0:
+        stored = (stored.pow(1.0 / sampler.alpha) - sampler._eps).clamp_min(0)
+    state["priorities"] = stored.float()
+    return state
+
+
+def load_buffer_state(buffer: ReplayBuffer, state: dict) -> None:
+    """Restores what ``buffer_state`` saved; priorities go back through ``update_priority``."""
+    if "priorities" not in state:
+        buffer.load_state_dict(state)
+        return
+    state = dict(state)
+    priorities = state.pop("priorities")
+    buffer.load_state_dict({**state, "_sampler": buffer.sampler.state_dict()})
+    if len(priorities):
+        buffer.update_priority(torch.arange(len(priorities)), priorities)
+
+
 def _read_stamp(directory: str) -> dict | None:
     try:
         with open(os.path.join(directory, STAMP_FILE)) as f:
@@ -74,4 +109,4 @@ def _read_stamp(directory: str) -> dict | None:
         return None
 
 
-__all__ = ["dump_beside", "load_beside", "rank_directory"]
+__all__ = ["buffer_state", "dump_beside", "load_beside", "load_buffer_state", "rank_directory"]

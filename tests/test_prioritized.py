@@ -22,10 +22,9 @@ from lightning_dqn.prioritized import (
     PrioritizedSampling,
     StampedTransitionWriter,
     annealed_beta,
-    buffer_state,
-    load_buffer_state,
     make_prioritized_replay_buffer,
 )
+from lightning_dqn.replay_checkpoint import buffer_state, load_buffer_state
 
 
 def filled(capacity=4, batch_size=4000, alpha=1.0, beta=1.0, frames=lambda: 0, beta_frames=1):
