@@ -45,6 +45,13 @@ def stored_rows(storage: Storage) -> TensorDict:
     return storage._storage
 
 
+def next_write_number(buffer: ReplayBuffer, key: str) -> int:
+    """One past the largest number in the stored column ``key`` (0 when empty): where a writer that
+    numbers its writes goes on, after a resume's load. Read once per writer, not per write."""
+    filled = len(buffer)
+    return int(stored_rows(buffer.storage).get(key)[:filled].max()) + 1 if filled else 0
+
+
 def bytes_per_row(buffer: ReplayBuffer) -> float:
     """Bytes the storage holds per row of capacity: the figure to multiply by a buffer size."""
     rows = stored_rows(buffer.storage)
@@ -232,8 +239,7 @@ class FrameWriter:
 
     def _next_row_id(self) -> int:
         if self._next_id is None:
-            filled = len(self.buffer)
-            self._next_id = int(stored_rows(self.buffer.storage).get("row_id")[:filled].max()) + 1 if filled else 0
+            self._next_id = next_write_number(self.buffer, "row_id")
         return self._next_id
 
     def write(self, steps: Sequence[AgentStep]) -> None:
@@ -300,5 +306,6 @@ __all__ = [
     "FrameWriter",
     "StackRebuilder",
     "make_frame_replay",
+    "next_write_number",
     "window_validity",
 ]

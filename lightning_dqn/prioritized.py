@@ -26,7 +26,7 @@ from tensordict import TensorDict
 from torchrl.data import LazyTensorStorage, PrioritizedSampler, ReplayBuffer
 
 from lightning_dqn.agent import TransitionWriter
-from lightning_dqn.frame_replay import stored_rows
+from lightning_dqn.frame_replay import next_write_number, stored_rows
 
 STAMP = "stamp"
 INDEX = "index"
@@ -58,8 +58,7 @@ class StampedTransitionWriter(TransitionWriter):
 
     def _next_stamp(self) -> int:
         if self.written is None:
-            filled = len(self.buffer)
-            self.written = int(stored_rows(self.buffer.storage).get(STAMP)[:filled].max()) + 1 if filled else 0
+            self.written = next_write_number(self.buffer, STAMP)
         return self.written
 
     def extend(self, batch: TensorDict) -> None:
