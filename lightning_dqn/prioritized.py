@@ -144,7 +144,8 @@ class PrioritizedSampling:
         if self.start_column is not None:
             index = index[:, self.start_column]
         batch[INDEX] = index
-        batch[STAMP] = self._stamps(index)
+        if STAMP not in batch.keys():  # transitions carry theirs; rebuilt frame windows do not
+            batch[STAMP] = self._stamps(index)
         batch[WEIGHT] = torch.as_tensor(np.asarray(info[WEIGHT]), dtype=torch.float32)
         return batch
 
