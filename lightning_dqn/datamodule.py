@@ -15,6 +15,7 @@ from lightning_dqn.atari import AtariOptions, is_atari, make_atari_env, make_ata
 from lightning_dqn.envs import check_env_spaces, make_env, make_vector_env, probe_env
 from lightning_dqn.errors import ConfigError, require
 from lightning_dqn.prioritized import PrioritizedSampling
+from lightning_dqn.random_streams import stream_generator
 from lightning_dqn.replay_checkpoint import buffer_state, dump_beside, load_beside, load_buffer_state
 from lightning_dqn.replay_memory import Priorities, build_replay_memory
 from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
@@ -35,7 +36,9 @@ class DQNDataModule(pl.LightningDataModule):
 
     The agent acts with the module's live online network (``trainer.lightning_module.q_net``), read
     at ``setup``; this file never imports the module. With several processes (DDP) every rank runs
-    its own envs and buffer, seeded ``seed + rank * num_envs + i``.
+    its own envs and buffer, seeded ``seed + rank * num_envs + i``. Replay sampling draws from its
+    own generator (``random_streams``), saved in checkpoints, so evaluation, logging or loader
+    creation never change what training samples, and a resumed run samples as the uninterrupted one.
 
     Args:
         env_id: Any gymnasium id with Discrete actions and a Box or Discrete observation.
@@ -237,6 +240,7 @@ class DQNDataModule(pl.LightningDataModule):
     def _make_replay(self):
         """The replay buffer and the writer that fills it, for the chosen layout."""
         hp = self.hparams
+        self.replay_generator = stream_generator(self._seed(), self._rank(), "replay")  # what sampling draws
         priorities = None
         if hp.prioritized:
             priorities = Priorities(hp.priority_alpha, hp.priority_beta, self._priority_beta_frames())
@@ -252,6 +256,7 @@ class DQNDataModule(pl.LightningDataModule):
             priorities=priorities,
             memmap_root=hp.replay_memmap_dir,
             rank=self._rank(),
+            generator=self.replay_generator,
         )
         self._prioritized = memory.sampling
         return memory.buffer, memory.writer
@@ -357,7 +362,7 @@ class DQNDataModule(pl.LightningDataModule):
         """
         if self.agent is None:
             return {}
-        state = {"agent": self.agent.state_dict()}
+        state = {"agent": self.agent.state_dict(), "replay_rng": self.replay_generator.get_state()}
         if not self.buffer_in_checkpoints:
             return state
         if self.checkpoint_buffer == "beside" and self.trainer is not None:
@@ -381,12 +386,14 @@ class DQNDataModule(pl.LightningDataModule):
             return
         if "agent" in state_dict:
             self.agent.load_state_dict(state_dict["agent"])
-        if self.checkpoint_buffer == "none":  # asked to refill the buffer with random play instead
-            return
-        if "buffer_beside" in state_dict:
-            load_beside(self.buffer, state_dict["buffer_beside"], self._rank())
-        elif "buffer" in state_dict:
-            load_buffer_state(self.buffer, state_dict["buffer"])
+        if self.checkpoint_buffer != "none":  # none: refill the buffer with random play instead
+            if "buffer_beside" in state_dict:
+                load_beside(self.buffer, state_dict["buffer_beside"], self._rank())
+            elif "buffer" in state_dict:
+                load_buffer_state(self.buffer, state_dict["buffer"])
+        if "replay_rng" in state_dict:  # after the buffer: TorchRL's load swaps in a generator of its own
+            self.replay_generator.set_state(state_dict["replay_rng"])
+            self.buffer.set_rng(self.replay_generator)
 
 
 __all__ = ["DQNDataModule"]

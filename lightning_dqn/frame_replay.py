@@ -138,8 +138,14 @@ class FrameWindowSampler(Sampler):
 
     def sample(self, storage: Storage, batch_size: int) -> tuple[torch.Tensor, dict]:
         filled = len(storage)
+        # ``_rng`` is the buffer's generator (``ReplayBuffer(generator=...)`` sets it on its sampler)
         windows, _ = draw_valid_windows(
-            lambda k: (torch.randint(filled, (k,)), None), storage, batch_size, self.num_envs, self.stack, self.n_step
+            lambda k: (torch.randint(filled, (k,), generator=self._rng), None),
+            storage,
+            batch_size,
+            self.num_envs,
+            self.stack,
+            self.n_step,
         )
         return windows, {}
 
@@ -273,13 +279,14 @@ def make_frame_replay(
     stacked: bool = True,
     memmap_dir: str | Path | None = None,
     priority: tuple[float, float, float] | None = None,
+    generator: torch.Generator | None = None,
 ) -> ReplayBuffer:
     """A TorchRL buffer of ``capacity`` rows that samples transitions rebuilt from frames.
 
     ``stacked``: observations are stacks of ``stack`` frames and a row keeps the newest one; else a
     row keeps the whole observation (``stack`` must be 1). ``memmap_dir``: keep the rows in
     memory-mapped files there (``LazyMemmapStorage``) instead of RAM. ``priority``: ``(alpha,
-    beta, eps)`` of prioritized replay; unset = uniform.
+    beta, eps)`` of prioritized replay; unset = uniform. ``generator``: what sampling draws from.
     """
     if memmap_dir is None:
         storage: Storage = LazyTensorStorage(capacity)
@@ -294,6 +301,7 @@ def make_frame_replay(
         ),
         transform=StackRebuilder(num_envs, stack, n_step, stacked),
         batch_size=batch_size,
+        generator=generator,
     )
 
 

@@ -34,10 +34,15 @@ WEIGHT = "priority_weight"
 TD_ERROR = "td_error"
 
 
-def make_prioritized_replay_buffer(capacity: int, batch_size: int, alpha: float, beta: float, eps: float) -> ReplayBuffer:
-    """``make_replay_buffer``'s transition buffer, sampled in proportion to ``priority^alpha``."""
+def make_prioritized_replay_buffer(
+    capacity: int, batch_size: int, alpha: float, beta: float, eps: float, generator: torch.Generator | None = None
+) -> ReplayBuffer:
+    """``make_replay_buffer``'s transition buffer, sampled in proportion to ``priority^alpha``.
+
+    Without a ``generator`` TorchRL's ``PrioritizedSampler`` draws from numpy's global generator.
+    """
     sampler = PrioritizedSampler(max_capacity=capacity, alpha=alpha, beta=beta, eps=eps)
-    return ReplayBuffer(storage=LazyTensorStorage(capacity), sampler=sampler, batch_size=batch_size)
+    return ReplayBuffer(storage=LazyTensorStorage(capacity), sampler=sampler, batch_size=batch_size, generator=generator)
 
 
 def annealed_beta(start: float, frames: int, anneal_frames: int) -> float:

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import logging
 
+import torch
 from torchrl.data import LazyTensorStorage, RandomSampler, ReplayBuffer
 
 # TorchRL logs one INFO line per storage it initialises; it floods piped CLI logs.
 logging.getLogger("torchrl").setLevel(logging.WARNING)
 
 
-def make_replay_buffer(capacity: int, batch_size: int) -> ReplayBuffer:
+def make_replay_buffer(capacity: int, batch_size: int, generator: torch.Generator | None = None) -> ReplayBuffer:
     """A first-in-first-out buffer of ``capacity`` transitions sampled uniformly with replacement.
 
     ``LazyTensorStorage`` allocates its tensors on the first ``extend`` from the shapes it sees, so
     the same buffer holds one-hot FrozenLake states or CartPole vectors. Transitions use TorchRL's
     key layout (``observation``, ``action``, ``("next", "observation" | "reward" | "terminated" |
-    "truncated")``), so TorchRL's own transforms and losses can read them.
+    "truncated")``), so TorchRL's own transforms and losses can read them. ``generator``: what the
+    sampler draws from (unset: torch's global generator).
     """
-    return ReplayBuffer(storage=LazyTensorStorage(capacity), sampler=RandomSampler(), batch_size=batch_size)
+    return ReplayBuffer(
+        storage=LazyTensorStorage(capacity), sampler=RandomSampler(), batch_size=batch_size, generator=generator
+    )
 
 
 __all__ = ["make_replay_buffer"]

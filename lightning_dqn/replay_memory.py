@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torchrl.data import ReplayBuffer
 
 from lightning_dqn.agent import TransitionWriter
@@ -51,18 +52,22 @@ def build_replay_memory(
     priorities: Priorities | None = None,
     memmap_root: str | None = None,
     rank: int = 0,
+    generator: torch.Generator | None = None,
 ) -> ReplayMemory:
     """The buffer, its writer and (prioritized) its sampling for one process.
 
     ``stack``/``stacked``: frames per observation and whether observations are frame stacks (Atari);
     ``frames``: the frame counter beta anneals with; ``memmap_root``: keep the rows in a new
-    directory under it (``frames`` layout only).
+    directory under it (``frames`` layout only); ``generator``: the one sampling draws from (the
+    run's ``replay`` stream, so nothing else shifts what training samples).
     """
     if layout == "transitions":
         if priorities is None:
-            buffer = make_replay_buffer(capacity, batch_size)
+            buffer = make_replay_buffer(capacity, batch_size, generator)
             return ReplayMemory(buffer, TransitionWriter(buffer), None)
-        buffer = make_prioritized_replay_buffer(capacity, batch_size, priorities.alpha, priorities.beta, PRIORITY_EPS)
+        buffer = make_prioritized_replay_buffer(
+            capacity, batch_size, priorities.alpha, priorities.beta, PRIORITY_EPS, generator
+        )
         sampling = PrioritizedSampling(buffer, frames, priorities.beta, priorities.beta_frames)
         return ReplayMemory(buffer, StampedTransitionWriter(buffer), sampling)
 
@@ -71,7 +76,7 @@ def build_replay_memory(
         os.makedirs(memmap_root, exist_ok=True)
         memmap_dir = tempfile.mkdtemp(prefix=f"replay-rank{rank}-", dir=memmap_root)
     priority = None if priorities is None else (priorities.alpha, priorities.beta, PRIORITY_EPS)
-    buffer = make_frame_replay(capacity, batch_size, num_envs, stack, n_step, stacked, memmap_dir, priority)
+    buffer = make_frame_replay(capacity, batch_size, num_envs, stack, n_step, stacked, memmap_dir, priority, generator)
     sampling = None
     if priorities is not None:  # row ids number the writes: they are the stamps
         sampling = PrioritizedSampling(buffer, frames, priorities.beta, priorities.beta_frames, "row_id", stack - 1)
