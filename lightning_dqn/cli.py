@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import sys
 from typing import NoReturn, Optional
 
@@ -16,8 +17,10 @@ import pytorch_lightning as pl
 import torch
 import yaml
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from lightning_dqn.callbacks import EvaluationVideoLogger, ExperienceLogger
+from lightning_dqn.callbacks import EvaluationVideoLogger, ExperienceLogger, GracefulInterruption, ProgressPrinter
+from lightning_dqn.callbacks.interruption import Interruption
 from lightning_dqn.datamodule import DQNDataModule
 from lightning_dqn.errors import ConfigError, NonFiniteLossError
 from lightning_dqn.module import DQN
@@ -81,6 +84,13 @@ class DQNCLI(LightningCLI):
             help="CPU threads torch may use (torch.set_num_threads); null keeps torch's default. Small "
             "MLPs gain nothing from more than 1, and on a busy 2-core machine 2 threads ran 3x slower.",
         )
+        parser.add_argument(
+            "--progress_every_seconds",
+            type=Optional[float],
+            default=30.0,
+            help="When stdout is not a terminal (a SLURM log, nohup, a pipe; no progress bar), print "
+            "'<frames>: done <n> episodes, mean reward <r>, eps <e>, speed <f> f/s' this often; null: never.",
+        )
 
     def before_instantiate_classes(self) -> None:
         threads = self._get(self.config, "torch_threads")
@@ -89,6 +99,7 @@ class DQNCLI(LightningCLI):
                 raise ConfigError("torch_threads", f"must be >= 1 or null, got {threads}")
             torch.set_num_threads(threads)
         self._schedule_evaluation()
+        self._print_progress()
         self._name_wandb_run()
         self._resolve_named_checkpoint()
 
@@ -104,6 +115,13 @@ class DQNCLI(LightningCLI):
             raise ConfigError("data.eval_every_frames", f"must be >= 1 or null, got {every}")
         self._set("trainer.val_check_interval", max(1, round(every / self._get(self.config, "data.frames_per_batch"))))
         self._set("trainer.check_val_every_n_epoch", None)
+
+    def _print_progress(self) -> None:
+        every = self._get(self.config, "progress_every_seconds")
+        if every is not None and every <= 0:
+            raise ConfigError("progress_every_seconds", f"must be > 0 or null, got {every}")
+        if every is not None and not sys.stdout.isatty():
+            self.trainer_defaults["callbacks"].append(ProgressPrinter(every))
 
     def _name_wandb_run(self) -> None:
         """W&B runs are named ``<env>-<variant>-seed<seed>`` and grouped by ``<env>-<variant>``,
@@ -139,32 +157,67 @@ class DQNCLI(LightningCLI):
         self._set("ckpt_path", found[-1])
 
 
-def trainer_defaults() -> dict:
+def trainer_defaults(interruption: GracefulInterruption | None = None) -> dict:
     return {
-        # frames, episodes, reward_100, fps and evaluation videos are always logged
-        "callbacks": [ExperienceLogger(), EvaluationVideoLogger()],
+        # frames, episodes, reward_100, fps and evaluation videos are always logged; a signal saves
+        "callbacks": [ExperienceLogger(), EvaluationVideoLogger(), interruption or GracefulInterruption()],
         # validation plays whole episodes; the sanity check would play them before any training
         "num_sanity_val_steps": 0,
-        # a progress bar written to a pipe floods the log file
+        # a progress bar written to a pipe floods the log file (ProgressPrinter prints lines instead)
         "enable_progress_bar": sys.stdout.isatty(),
         "default_root_dir": "runs",
     }
 
 
+def resume_command(args: list[str], checkpoint: str) -> str:
+    """The command that continues an interrupted run: its own arguments, ``--ckpt_path`` replaced.
+
+    >>> resume_command(["fit", "--config", "a.yaml", "--ckpt_path", "old.ckpt"], "runs/x/last.ckpt")
+    'python -m lightning_dqn fit --config a.yaml --ckpt_path runs/x/last.ckpt'
+    """
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--ckpt_path":
+            skip = True
+        elif not arg.startswith("--ckpt_path="):
+            kept.append(arg)
+    return shlex.join(["python", "-m", "lightning_dqn", *kept, "--ckpt_path", checkpoint])
+
+
+def interrupted_line(interruption: Interruption, args: list[str]) -> str:
+    """What an interrupted run prints last: where it stopped, what it saved, how to go on."""
+    where = f"Interrupted by {interruption.name} at frame {interruption.frames} (optimizer step {interruption.global_step})"
+    if interruption.checkpoint is None:
+        return f"{where}: nothing trained yet, no checkpoint written"
+    return f"{where}: saved {interruption.checkpoint}; resume with: {resume_command(args, interruption.checkpoint)}"
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point: a configuration mistake prints one line naming the field and exits with 2; a run
-    that diverges (non-finite loss) prints one line and exits with 1."""
+    that diverges (non-finite loss) prints one line and exits with 1; a run stopped by a signal
+    saves ``last.ckpt``, prints one line with the resume command and exits with 128 + the signal's
+    number (143 for SIGTERM, 130 for Ctrl-C)."""
+    interruption = GracefulInterruption()
     try:
         DQNCLI(
             DQN,
             DQNDataModule,
-            trainer_defaults=trainer_defaults(),
+            trainer_defaults=trainer_defaults(interruption),
             seed_everything_default=0,
             parser_class=OneLineErrorParser,
             save_config_callback=RunConfigSaver,
             auto_configure_optimizers=False,  # the optimizer is the module's Adam(lr): one place to set it
             args=args,
         )
+    except SIGTERMException:
+        stopped = interruption.interruption
+        if stopped is None:
+            raise
+        if int(os.environ.get("RANK", 0)) == 0:
+            print(interrupted_line(stopped, sys.argv[1:] if args is None else args), flush=True)
+        sys.exit(stopped.exit_code)
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from lightning_dqn.ablation.report import report
-from lightning_dqn.ablation.runner import run_study
+from lightning_dqn.ablation.runner import StudyInterrupted, run_study
 from lightning_dqn.ablation.study import load_study
 from lightning_dqn.errors import ConfigError
 
@@ -67,7 +67,15 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    print(report(study_dir, samples=args.bootstrap_samples))
+    except StudyInterrupted as err:
+        print(f"error: study {err}; its unfinished runs are recorded as interrupted and run again next time", file=sys.stderr)
+        sys.exit(128 + err.signal_number)
+    try:
+        table = report(study_dir, samples=args.bootstrap_samples)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(table)
     print(f"written: {study_dir}/curves.csv, scores.csv, summary.csv, report.md")
     if failed:
         print(f"error: {len(failed)} run(s) failed; their output.log says why", file=sys.stderr)

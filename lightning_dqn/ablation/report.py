@@ -10,11 +10,18 @@ Per run, from its W&B records (offline or not, read locally by ``wandb_records``
 Per variant, over its seeds: the IQM of each with a bootstrap 95% interval, and the probability
 that a run of it beats a run of the baseline (on the final score). Written to ``curves.csv``,
 ``scores.csv``, ``summary.csv`` and ``report.md`` in the study's directory.
+
+A report never destroys what it summarises: a study kept as CSVs only (its run folders gone, as in
+``benchmarks/results/ablations/``) is reported from its ``curves.csv``; a directory with neither
+finished runs nor a ``curves.csv`` is refused before anything is written; and a file that would
+be replaced by one with fewer rows is first kept as ``<name>.before-<time>``, and the report says so.
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +31,7 @@ import yaml
 
 from lightning_dqn.ablation.runner import STUDY_COPY, is_done, read_status
 from lightning_dqn.ablation.study import DEFAULT_FINAL_EVALUATIONS, DEFAULT_METRIC
+from lightning_dqn.errors import ConfigError
 from lightning_dqn.scores import Estimate, bootstrap, bootstrap_improvement
 from lightning_dqn.wandb_records import read_offline_run
 
@@ -84,7 +92,17 @@ def collect_curves(study_dir: Path, variants: list[str], metric: str) -> tuple[l
     return rows, dict(failed)
 
 
-def write_csv(path: Path, rows: list[dict], fields) -> None:
+def _data_rows(path: Path) -> int:
+    with open(path, newline="") as f:
+        return max(0, sum(1 for _ in csv.reader(f)) - 1)
+
+
+def write_csv(path: Path, rows: list[dict], fields, echo=print) -> None:
+    """Writes ``rows``; an existing file with more rows is kept aside first, and ``echo`` says where."""
+    if path.is_file() and (held := _data_rows(path)) > len(rows):
+        kept = path.with_name(f"{path.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(path, kept)
+        echo(f"note: {path} held {held} rows, the new one {len(rows)}; the old file is kept as {kept}")
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(fields))
         writer.writeheader()
@@ -193,17 +211,27 @@ def _estimate_columns(name: str, estimate: Estimate | None) -> dict[str, float |
     return dict(zip((name, f"{name}_low", f"{name}_high"), values))
 
 
-def report(study_dir: str | Path, samples: int = 2000) -> str:
-    """Collects a study's finished runs, writes its CSVs and ``report.md``, returns the table."""
+def report(study_dir: str | Path, samples: int = 2000, echo=print) -> str:
+    """Collects a study's finished runs (or, with none left, its kept ``curves.csv``), writes its
+    CSVs and ``report.md``, returns the table. Raises ``ConfigError`` before writing anything when
+    there is nothing to report."""
     study_dir = Path(study_dir)
     settings = study_settings(study_dir)
     variants = list(settings["variants"])
     metric, final_evaluations, baseline = settings["metric"], settings["final_evaluations"], settings["baseline"]
 
     curves, failed = collect_curves(study_dir, variants, metric)
-    write_csv(study_dir / "curves.csv", curves, CURVE_FIELDS)
+    kept_curves = study_dir / "curves.csv"
+    if curves:
+        write_csv(kept_curves, curves, CURVE_FIELDS, echo)
+    elif kept_curves.is_file() and _data_rows(kept_curves) > 0:  # a kept study: its runs are gone, its curves are not
+        curves = read_curves(kept_curves)
+        echo(f"note: no finished run folders in {study_dir}; reporting the {_data_rows(kept_curves)} rows of {kept_curves}")
+    else:
+        unfinished = f" ({sum(failed.values())} failed or interrupted)" if failed else ""
+        raise ConfigError("study_dir", f"{study_dir} holds no finished runs{unfinished} and no curves.csv: nothing to report")
     scores = run_scores(curves, metric, final_evaluations)
-    write_csv(study_dir / "scores.csv", [vars(s) for s in scores], RunScore.__dataclass_fields__)
+    write_csv(study_dir / "scores.csv", [vars(s) for s in scores], RunScore.__dataclass_fields__, echo)
     summaries = summarize(scores, variants, baseline, failed, samples)
     write_csv(
         study_dir / "summary.csv",
@@ -218,6 +246,7 @@ def report(study_dir: str | Path, samples: int = 2000) -> str:
         ],
         ("variant", "runs", "failed", *_estimate_columns("final_iqm", None), *_estimate_columns("auc_iqm", None),
          *_estimate_columns("p_better", None)),
+        echo,
     )  # fmt: skip
     table = markdown_table(summaries, metric, final_evaluations, baseline, samples)
     (study_dir / "report.md").write_text(f"# Ablation study `{settings['name']}`\n\n{table}\n")

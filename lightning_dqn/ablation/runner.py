@@ -6,6 +6,11 @@ Each run writes ``status.json`` when its process ends; a run with exit code 0 is
 when the study is run again, so adding seeds or variants to a study, or restarting one that was
 stopped, runs only what is missing. A run that failed or was interrupted is moved aside to
 ``seed<k>.attempt<N>`` (kept, not deleted) and run again.
+
+A run ended by a signal (``fit`` exits 128 + its number after saving ``last.ckpt``) is recorded as
+interrupted, never as done. When the runner itself gets SIGTERM or SIGINT it passes SIGTERM to its
+runs (each in its own session, so a terminal's Ctrl-C reaches them only this way, once), waits
+while they save, records them, and exits with 128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +35,17 @@ LOG_FILE = "output.log"
 VARIANT_CONFIG = "config.yaml"
 STUDY_COPY = "study.yaml"
 LOGGER_CLASS = "lightning_dqn.tracking.DQNWandbLogger"
+
+
+SAVE_TIMEOUT_SECONDS = 300  # how long an interrupted run may take to save before it is killed
+
+
+class StudyInterrupted(Exception):
+    """The runner was signalled; its runs were stopped, saved and recorded as interrupted."""
+
+    def __init__(self, signal_number: int):
+        self.signal_number = signal_number
+        super().__init__(f"interrupted by {signal.Signals(signal_number).name}")
 
 
 def read_status(run_dir: Path) -> dict | None:
@@ -138,16 +155,21 @@ def _start(run: PlannedRun) -> _Running:
     log = open(run.directory / LOG_FILE, "w")
     log.write("$ " + shlex.join(run.command) + "\n")
     log.flush()
-    process = subprocess.Popen(run.command, env=_child_environment(), stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        run.command, env=_child_environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     return _Running(run, process, time.monotonic(), log)
 
 
 def _finish(job: _Running) -> dict:
     job.log.close()
+    code = job.process.returncode
     status = {
         "variant": job.run.variant,
         "seed": job.run.seed,
-        "returncode": job.process.returncode,
+        "returncode": code,
+        # killed by a signal (negative code) or stopped by one after saving (128 + its number)
+        "interrupted": code < 0 or code - 128 in {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGKILL},
         "seconds": round(time.monotonic() - job.started, 1),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": job.run.command,
@@ -188,8 +210,13 @@ def run_study(
     statuses: list[dict] = []
     running: list[_Running] = []
     queue = list(todo)
+    received: list[int] = []
+    previous = {number: signal.signal(number, lambda n, _: received.append(n)) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         while queue or running:
+            if received:
+                _stop_all(running, statuses, echo)
+                raise StudyInterrupted(received[0])
             while queue and len(running) < max(1, workers):
                 run = queue.pop(0)
                 if run.directory.exists():
@@ -201,15 +228,35 @@ def run_study(
                 running.remove(job)
                 status = _finish(job)
                 statuses.append(status)
-                outcome = "done" if status["returncode"] == 0 else f"FAILED (exit {status['returncode']}, see {job.run.directory / LOG_FILE})"
-                echo(f"[{len(statuses)}/{len(todo)}] {job.run.variant} seed {job.run.seed}: {outcome} in {status['seconds']:.0f} s")
-    except KeyboardInterrupt:
-        for job in running:  # no status file: the next `run` moves these aside and starts them again
-            job.process.terminate()
-            job.process.wait()
-            job.log.close()
-        raise
+                echo(f"[{len(statuses)}/{len(todo)}] {job.run.variant} seed {job.run.seed}: {_outcome(status, job)} in {status['seconds']:.0f} s")
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return statuses
+
+
+def _outcome(status: dict, job: _Running) -> str:
+    if status["returncode"] == 0:
+        return "done"
+    what = "INTERRUPTED" if status["interrupted"] else "FAILED"
+    return f"{what} (exit {status['returncode']}, see {job.run.directory / LOG_FILE})"
+
+
+def _stop_all(running: list[_Running], statuses: list[dict], echo) -> None:
+    """SIGTERM to every run, then wait while each saves its ``last.ckpt`` and record it."""
+    for job in running:
+        job.process.send_signal(signal.SIGTERM)
+    echo(f"stopping {len(running)} run(s): each saves its last.ckpt first")
+    for job in running:
+        try:
+            job.process.wait(timeout=SAVE_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            job.process.kill()
+            job.process.wait()
+        status = _finish(job)
+        statuses.append(status)
+        echo(f"      {job.run.variant} seed {job.run.seed}: {_outcome(status, job)}")
+    running.clear()
 
 
 __all__ = ["is_done", "read_status", "resolve_variant_configs", "run_study"]

@@ -13,13 +13,25 @@ from lightning_dqn.errors import require
 MONITORS = ("train", "eval")
 
 
+def not_solved_line(frames: int, best_mean: float | None, bound: float) -> str:
+    """The last line of a run that used its whole budget.
+
+    >>> not_solved_line(500500, 0.67, 0.8)
+    'Not solved in 500500 frames: best mean reward 0.670 (bound 0.8)'
+    """
+    best = "-" if best_mean is None else f"{best_mean:.3f}"
+    return f"Not solved in {frames} frames: best mean reward {best} (bound {bound:g})"
+
+
 class RewardBound(pl.Callback):
     """Stops training when the mean return of the last 100 episodes reaches ``bound``.
 
     Each time that mean beats its best so far, saves the model to ``<checkpoint dir>/best.ckpt``
     (weights and hyperparameters only: evaluate it with ``test --ckpt_path``; resume from
     ``last.ckpt``) and prints ``Best mean reward updated A -> B, model saved``; on reaching the bound prints
-    ``Solved in N frames!`` and stops (exit code 0), as the seed's training loop does.
+    ``Solved in N frames!`` and stops (exit code 0), as the seed's training loop does. A run that
+    ends at ``max_steps`` or ``max_time`` without reaching the bound says so in one last line,
+    ``Not solved in N frames: best mean reward X (bound B)`` (exit code 0: it did what it was asked).
 
     The seed checks from the first episode; here the stop waits for ``min_episodes`` finished
     episodes, so a lucky first success in FrozenLake (a window of one) cannot end a run. Decisions
@@ -97,6 +109,11 @@ class RewardBound(pl.Callback):
             trainer.should_stop = True
             if trainer.is_global_zero:
                 print(f"Solved in {frames} frames!", flush=True)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Runs only when training ends normally (not on an exception or a signal)."""
+        if self.solved_at_frame is None and trainer.is_global_zero:
+            print(not_solved_line(trainer.datamodule.frames, self.best_mean, self.bound), flush=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_mean": self.best_mean, "best_model_path": self.best_model_path}
