@@ -78,6 +78,7 @@ def run_seed(name: str, experiment: Experiment, seed: int, out: Path) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     fit = [sys.executable, "-m", "lightning_dqn", "fit", "--config", experiment.config, "--seed_everything", str(seed),
            "--trainer.logger.init_args.save_dir", str(run_dir), *experiment.overrides]  # fmt: skip
+    commit = git_commit()
     started = time.monotonic()
     with open(run_dir / "fit.log", "w") as log:
         code = subprocess.call(fit, cwd=ROOT, env=_environment(), stdout=log, stderr=subprocess.STDOUT)
@@ -94,10 +95,12 @@ def run_seed(name: str, experiment: Experiment, seed: int, out: Path) -> dict:
         "best_mean": float(best[-1]) if best else None,
         "wall_s": round(wall, 1),
         "greedy": None,
+        "commit": commit,
     }
     checkpoints = sorted(run_dir.glob(f"**/checkpoints/{experiment.greedy_checkpoint}.ckpt"))
     if code == 0 and checkpoints:
         result["greedy"] = greedy_score(experiment, seed, checkpoints[-1], run_dir)
+    (run_dir / "result.json").write_text(json.dumps(result) + "\n")  # --collect reads it back
     return result
 
 
@@ -200,6 +203,25 @@ def compare(name: str, now: dict, before: dict | None) -> list[str]:
     return lines
 
 
+def _seed_of(path: Path) -> int:
+    return int(path.parent.name.removeprefix("seed"))
+
+
+def run_all(names: list[str], seeds: int | None, workers: int, out: Path) -> dict[str, list[dict]]:
+    """Every seed of every named experiment, ``workers`` at a time, in the order named."""
+    jobs = [(n, s) for n in names for s in EXPERIMENTS[n].seeds[:seeds]]
+    print(f"{len(jobs)} runs, {workers} at a time, into {out}", flush=True)
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    with ThreadPoolExecutor(workers) as pool:
+        futures = [(n, pool.submit(run_seed, n, EXPERIMENTS[n], s, out)) for n, s in jobs]
+        for name, future in futures:
+            run = future.result()
+            runs[name].append(run)
+            reached = f"solved in {run['solved_frames']}" if run["solved_frames"] else f"not solved in {run['frames']}"
+            print(f"  {name} seed {run['seed']}: {reached} frames, {run['wall_s']:.0f} s, greedy {run['greedy']}", flush=True)
+    return runs
+
+
 def update_readme(blocks: dict[str, str]) -> None:
     text = README.read_text()
     for name, block in blocks.items():
@@ -216,26 +238,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="runs at a time (one process and one thread each)")
     parser.add_argument("--seeds", type=int, default=None, help="only the first N seeds of each (a quicker, partial check)")
     parser.add_argument("--update", action="store_true", help="make these figures the README's")
+    parser.add_argument("--collect", default=None, help="run nothing: report the finished seeds under this runs/reproduce/<time> directory")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown or args.workers < 1:
         parser.error(f"--only: unknown {unknown}; known: {', '.join(EXPERIMENTS)}" if unknown else "--workers must be >= 1")
 
-    out = ROOT / "runs" / "reproduce" / time.strftime("%Y%m%d-%H%M%S")
-    jobs = [(n, s) for n in names for s in EXPERIMENTS[n].seeds[: args.seeds]]
-    print(f"{len(jobs)} runs, {args.workers} at a time, into {out}", flush=True)
-    with ThreadPoolExecutor(args.workers) as pool:
-        futures = [(n, pool.submit(run_seed, n, EXPERIMENTS[n], s, out)) for n, s in jobs]
-        runs: dict[str, list[dict]] = {n: [] for n in names}
-        for name, future in futures:
-            run = future.result()
-            runs[name].append(run)
-            print(f"  {name} seed {run['seed']}: {'solved in ' + str(run['solved_frames']) if run['solved_frames'] else 'not solved'}"
-                  f" frames, {run['wall_s']:.0f} s, greedy {run['greedy']}", flush=True)  # fmt: skip
+    if args.collect:
+        out = Path(args.collect)
+        runs = {n: [json.loads(p.read_text()) for p in sorted(out.glob(f"{n}/seed*/result.json"), key=_seed_of)] for n in names}
+        runs = {n: r for n, r in runs.items() if r}
+    else:
+        out = ROOT / "runs" / "reproduce" / time.strftime("%Y%m%d-%H%M%S")
+        runs = run_all(names, args.seeds, args.workers, out)
 
-    stamp = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "commit": git_commit()}
-    results = {n: {**stamp, "experiment": vars(EXPERIMENTS[n]), "runs": r, "summary": summarize(r)} for n, r in runs.items()}
+    stamp = {"date": time.strftime("%Y-%m-%d"), "machine": machine()}
+    results = {
+        n: {**stamp, "commit": ", ".join(sorted({run.get("commit", "?") for run in r})),
+            "experiment": vars(EXPERIMENTS[n]), "runs": r, "summary": summarize(r)}
+        for n, r in runs.items()
+    }  # fmt: skip
     readme_figures = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     moved = False
     for name, result in results.items():
@@ -243,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in compare(name, result, readme_figures.get(name)):
             print(line)
             moved |= line.startswith("MOVED")
+    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     if args.update:
         RESULTS.write_text(json.dumps({**readme_figures, **results}, indent=1) + "\n")

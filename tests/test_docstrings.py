@@ -5,7 +5,15 @@ import importlib
 
 import pytest
 
-MODULES = ["lightning_dqn.td", "lightning_dqn.scores", "lightning_dqn.prioritized"]
+MODULES = [
+    "lightning_dqn.td",
+    "lightning_dqn.scores",
+    "lightning_dqn.prioritized",
+    "lightning_dqn.random_streams",
+    "lightning_dqn.callbacks.progress",
+    "lightning_dqn.callbacks.reward_bound",
+    "lightning_dqn.cli",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,9 +1,13 @@
-"""End to end: DQN learns the deterministic lake, then plays it perfectly when greedy."""
+"""End to end: DQN learns the deterministic lake and plays it perfectly; the README's first
+command solves the slippery one."""
 
 import math
+import re
 
 from conftest import make_trainer, model_for, nonslippery_data
 from lightning_dqn import EpsilonSchedule, RewardBound, TargetNetworkSync
+
+FROZENLAKE_FRAME_BUDGET = 200_000  # seed 0 reaches the bound well within it (README: Results)
 
 
 def test_dqn_solves_nonslippery_frozenlake_and_evaluates_greedily(tmp_path):
@@ -31,3 +35,17 @@ def test_untrained_net_does_not_pass_the_same_evaluation(tmp_path):
     trainer = make_trainer(tmp_path)
     (result,) = trainer.test(model_for(data), datamodule=data, verbose=False)
     assert result["test/return_mean"] < 1.0 and not math.isnan(result["test/return_mean"])
+
+
+def test_the_readmes_first_command_solves_slippery_frozenlake(tmp_path):
+    """CI's guard on the README's main command: the lecture's DQN (with the 50,000-transition buffer)
+    on slippery FrozenLake, exactly as a newcomer types it, seed 0. About 5 minutes on 2 cores."""
+    from test_cli import ROOT, run_cli
+
+    result = run_cli("fit", "--config", str(ROOT / "experiments" / "frozenlake_stable.yaml"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    solved = re.search(r"Solved in (\d+) frames!", result.stdout)
+    assert solved, result.stdout[-2000:]
+    assert int(solved[1]) <= FROZENLAKE_FRAME_BUDGET
+    # stdout is a pipe here: progress lines in the lecture's style show where the run was
+    assert re.search(r"\n\d+: done \d+ episodes, mean reward [\d.]+, eps [\d.]+, speed \d+ f/s\n", result.stdout)
