@@ -7,8 +7,10 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from pytorch_lightning.callbacks import ModelCheckpoint
+
 from conftest import make_trainer, model_for, nonslippery_data
-from lightning_dqn import EpsilonSchedule, TargetNetworkSync
+from lightning_dqn import EpsilonSchedule, RewardBound, TargetNetworkSync
 from lightning_dqn.random_streams import stream_seed
 
 LAYOUTS = {
@@ -27,26 +29,32 @@ class LossRecorder(pl.Callback):
         self.losses.append(float(outputs["loss"]))
 
 
-def training_losses(tmp_path, evaluate_every: int | None, steps: int, **data_overrides) -> list[float]:
+def training_losses(tmp_path, busy: bool, steps: int, **data_overrides) -> list[float]:
+    """The losses of a short run; ``busy`` adds everything that must not matter: an evaluation every
+    60 steps, logging every step instead of every 10, a checkpoint every 50 steps and ``best.ckpt``."""
     pl.seed_everything(0, verbose=False)
     data = nonslippery_data(replay_start_size=100, eval_episodes=3, **data_overrides)
     recorder = LossRecorder()
     callbacks = [EpsilonSchedule(1.0, 0.1, 1000), TargetNetworkSync(every_frames=50), recorder]
-    extra = {"val_check_interval": evaluate_every, "check_val_every_n_epoch": None} if evaluate_every else {}
+    extra = {}
+    if busy:
+        callbacks += [ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=50, save_last=True), RewardBound(2.0)]
+        extra = {"val_check_interval": 60, "check_val_every_n_epoch": None, "log_every_n_steps": 1}
     trainer = make_trainer(tmp_path, callbacks, max_steps=steps, limit_val_batches=None, **extra)
     trainer.fit(model_for(data), datamodule=data)
-    if evaluate_every:
+    if busy:
         assert trainer.fit_loop.epoch_loop.val_loop.batch_progress.total.completed > 0, "evaluation ran"
+        assert (tmp_path / "ckpt" / "last.ckpt").is_file(), "checkpoints were written"
     return recorder.losses
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_evaluation_leaves_the_training_losses_unchanged(tmp_path, layout):
+def test_evaluation_logging_and_checkpoints_leave_the_training_losses_unchanged(tmp_path, layout):
     steps = 400
-    without = training_losses(tmp_path / "plain", None, steps, **LAYOUTS[layout])
-    with_evaluation = training_losses(tmp_path / "eval", 60, steps, **LAYOUTS[layout])
-    assert len(without) == len(with_evaluation) == steps
-    assert with_evaluation == without, "every loss equal, exactly, with and without evaluation every 60 steps"
+    quiet = training_losses(tmp_path / "quiet", False, steps, **LAYOUTS[layout])
+    busy = training_losses(tmp_path / "busy", True, steps, **LAYOUTS[layout])
+    assert len(quiet) == len(busy) == steps
+    assert busy == quiet, "every loss equal, exactly, with and without evaluation, logging and checkpoints"
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
