@@ -19,7 +19,13 @@ import yaml
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from lightning_dqn.callbacks import EvaluationVideoLogger, ExperienceLogger, GracefulInterruption, ProgressPrinter
+from lightning_dqn.callbacks import (
+    EvaluationVideoLogger,
+    ExperienceLogger,
+    FinalCheckpoint,
+    GracefulInterruption,
+    ProgressPrinter,
+)
 from lightning_dqn.callbacks.interruption import Interruption
 from lightning_dqn.datamodule import DQNDataModule
 from lightning_dqn.errors import ConfigError, NonFiniteLossError
@@ -159,8 +165,14 @@ class DQNCLI(LightningCLI):
 
 def trainer_defaults(interruption: GracefulInterruption | None = None) -> dict:
     return {
-        # frames, episodes, reward_100, fps and evaluation videos are always logged; a signal saves
-        "callbacks": [ExperienceLogger(), EvaluationVideoLogger(), interruption or GracefulInterruption()],
+        # frames, episodes, reward_100, fps and evaluation videos are always logged; last.ckpt holds the
+        # run's end; a signal saves and exits non-zero
+        "callbacks": [
+            ExperienceLogger(),
+            EvaluationVideoLogger(),
+            FinalCheckpoint(),
+            interruption or GracefulInterruption(),
+        ],
         # validation plays whole episodes; the sanity check would play them before any training
         "num_sanity_val_steps": 0,
         # a progress bar written to a pipe floods the log file (ProgressPrinter prints lines instead)

@@ -19,7 +19,7 @@ from lightning_dqn.random_streams import stream_generator
 from lightning_dqn.replay_checkpoint import buffer_state, dump_beside, load_beside, load_buffer_state
 from lightning_dqn.replay_memory import Priorities, build_replay_memory
 from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
-from lightning_dqn.tracking import run_directory
+from lightning_dqn.tracking import checkpoint_directory, run_directory
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation envs never share a seed with training envs
 REPLAY_LAYOUTS = ("auto", "transitions", "frames")
@@ -375,10 +375,7 @@ class DQNDataModule(pl.LightningDataModule):
 
     def _replay_directory(self) -> str:
         """``<checkpoint dir>/replay``: next to the checkpoints that refer to it."""
-        callback = self.trainer.checkpoint_callback
-        if callback is not None and callback.dirpath:
-            return os.path.join(callback.dirpath, "replay")
-        return os.path.join(run_directory(self.trainer), "checkpoints", "replay")
+        return os.path.join(checkpoint_directory(self.trainer), "replay")
 
     def load_state_dict(self, state_dict: dict) -> None:
         if self.agent is None:  # restored before setup: apply once the agent exists

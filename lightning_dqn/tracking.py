@@ -106,6 +106,14 @@ def run_directory(trainer: pl.Trainer) -> str:
     return trainer.default_root_dir
 
 
+def checkpoint_directory(trainer: pl.Trainer) -> str:
+    """Where this run's checkpoints go: ``ModelCheckpoint``'s directory, else ``<run dir>/checkpoints``."""
+    callback = trainer.checkpoint_callback
+    if callback is not None and callback.dirpath:
+        return callback.dirpath
+    return os.path.join(run_directory(trainer), "checkpoints")
+
+
 def git_state(directory: Path = PACKAGE_DIR) -> dict[str, Any]:
     """``{"commit": sha or None, "dirty": bool or None}`` of the repository holding the code."""
 
@@ -121,4 +129,4 @@ def git_state(directory: Path = PACKAGE_DIR) -> dict[str, Any]:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
-__all__ = ["DQNWandbLogger", "git_state", "run_directory", "wandb_goes_online"]
+__all__ = ["DQNWandbLogger", "checkpoint_directory", "git_state", "run_directory", "wandb_goes_online"]

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from lightning_dqn.cli import main
@@ -44,8 +45,9 @@ def test_fit_from_config_solves_and_keeps_every_run(tmp_path):
     assert {"frames", "episodes", "reward_100", "epsilon", "loss", "q_mean", "fps"} <= metrics
     final_eval = wandb_run.column("eval/return_mean")
     assert len(final_eval) == 1 and final_eval[0][1] == 1.0  # greedy after the stop
-    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    best = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == best["global_step"] > 0, "last.ckpt holds the end of the run (the solving step)"
 
     second = run_cli("fit", "--config", NONSLIPPERY, "--trainer.max_steps", "5", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-2000:]

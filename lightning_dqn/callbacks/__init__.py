@@ -2,6 +2,7 @@
 
 from lightning_dqn.callbacks.epsilon import EpsilonSchedule, linear_epsilon
 from lightning_dqn.callbacks.experience_logger import ExperienceLogger
+from lightning_dqn.callbacks.final_checkpoint import FinalCheckpoint
 from lightning_dqn.callbacks.interruption import GracefulInterruption, Interruption
 from lightning_dqn.callbacks.progress import ProgressPrinter
 from lightning_dqn.callbacks.reward_bound import RewardBound
@@ -12,6 +13,7 @@ __all__ = [
     "EpsilonSchedule",
     "EvaluationVideoLogger",
     "ExperienceLogger",
+    "FinalCheckpoint",
     "GracefulInterruption",
     "Interruption",
     "ProgressPrinter",

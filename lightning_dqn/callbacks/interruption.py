@@ -26,7 +26,7 @@ from typing import Any
 import pytorch_lightning as pl
 from lightning_fabric.plugins.environments import SLURMEnvironment
 
-from lightning_dqn.tracking import run_directory
+from lightning_dqn.tracking import checkpoint_directory
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,7 @@ class GracefulInterruption(pl.Callback):
     @staticmethod
     def _save(trainer: pl.Trainer) -> str | None:
         """Writes ``last.ckpt`` where ``ModelCheckpoint`` keeps it (every rank takes part)."""
-        callback = trainer.checkpoint_callback
-        directory = callback.dirpath if callback is not None and callback.dirpath else None
-        directory = directory or os.path.join(run_directory(trainer), "checkpoints")
-        path = os.path.join(directory, "last.ckpt")
+        path = os.path.join(checkpoint_directory(trainer), "last.ckpt")
         if trainer.global_step == 0:  # nothing learned yet: nothing worth resuming
             return None
         trainer.save_checkpoint(path)

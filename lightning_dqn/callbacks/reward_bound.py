@@ -9,6 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from lightning_dqn.errors import require
+from lightning_dqn.tracking import checkpoint_directory
 
 MONITORS = ("train", "eval")
 
@@ -60,11 +61,6 @@ class RewardBound(pl.Callback):
         self.solved_at_frame: int | None = None
         self._seen_episodes = 0
 
-    def _checkpoint_dir(self, trainer: pl.Trainer) -> str:
-        if trainer.checkpoint_callback is not None and trainer.checkpoint_callback.dirpath:
-            return trainer.checkpoint_callback.dirpath
-        return os.path.join(trainer.log_dir or trainer.default_root_dir, "checkpoints")
-
     @staticmethod
     def _save_model_only(trainer: pl.Trainer, path: str) -> None:
         """The model's weights and hyperparameters, without optimizer, callbacks or replay buffer:
@@ -87,7 +83,7 @@ class RewardBound(pl.Callback):
             old = 0.0 if self.best_mean is None else self.best_mean
             self.best_mean = mean if improved else self.best_mean
             if self.save_best:
-                self.best_model_path = os.path.join(self._checkpoint_dir(trainer), "best.ckpt")
+                self.best_model_path = os.path.join(checkpoint_directory(trainer), "best.ckpt")
                 self._save_model_only(trainer, self.best_model_path)
             if trainer.is_global_zero and improved:
                 saved = ", model saved" if self.save_best else ""
