@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 NONSLIPPERY = str(ROOT / "experiments" / "frozenlake_nonslippery.yaml")
 
 
-def run_cli(*args, cwd):
+def run_cli(*args, cwd, timeout=600):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     for key in ("WANDB_API_KEY", "WANDB_MODE"):  # no account: W&B must run offline by default
         env.pop(key, None)
     return subprocess.run(
-        [sys.executable, "-m", "lightning_dqn", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "lightning_dqn", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 
