@@ -10,7 +10,7 @@ README shows (kept in ``benchmarks/results/reproduce.json``) and exits 1 when on
 - the median frames to the bound (more than 10% apart);
 - the median greedy score (FrozenLake: more than 0.03 apart; CartPole: more than 25).
 
-    python benchmarks/reproduce.py --workers 2                       # everything (about 80 min on 2 cores)
+    python benchmarks/reproduce.py --workers 2                       # everything (about 3 hours on 2 cores)
     python benchmarks/reproduce.py --only frozenlake --workers 2     # the README's first command, 10 seeds
     python benchmarks/reproduce.py --workers 2 --update              # and make the result the README's
 
