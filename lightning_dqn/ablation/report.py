@@ -224,9 +224,8 @@ def report(study_dir: str | Path, samples: int = 2000, echo=print) -> str:
     kept_curves = study_dir / "curves.csv"
     if curves:
         write_csv(kept_curves, curves, CURVE_FIELDS, echo)
-    elif kept_curves.is_file() and _data_rows(kept_curves) > 0:  # a kept study: its runs are gone, its curves are not
-        curves = read_curves(kept_curves)
-        echo(f"note: no finished run folders in {study_dir}; reporting the {_data_rows(kept_curves)} rows of {kept_curves}")
+    elif kept_curves.is_file() and (curves := read_curves(kept_curves)):  # a kept study: its runs are gone, its curves are not
+        echo(f"note: no finished run folders in {study_dir}; reporting the {len(curves)} rows of {kept_curves}")
     else:
         unfinished = f" ({sum(failed.values())} failed or interrupted)" if failed else ""
         raise ConfigError("study_dir", f"{study_dir} holds no finished runs{unfinished} and no curves.csv: nothing to report")
