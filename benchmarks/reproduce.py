@@ -14,7 +14,8 @@ README shows (kept in ``benchmarks/results/reproduce.json``) and exits 1 when on
     python benchmarks/reproduce.py --only frozenlake --workers 2     # the README's first command, 10 seeds
     python benchmarks/reproduce.py --workers 2 --update              # and make the result the README's
 
-``--update`` rewrites ``benchmarks/results/reproduce.json`` and the tables between the README's
+A re-measurement that was stopped goes on with ``--into runs/reproduce/<time>``: seeds that finished
+there are kept, the rest run. ``--update`` rewrites ``benchmarks/results/reproduce.json`` and the tables between the README's
 ``<!-- reproduce:<name> -->`` markers. Runs, logs and checkpoints go to ``runs/reproduce/<time>/``.
 Run it before saying that a change to learning, sampling, evaluation or logging is done.
 """
@@ -209,11 +210,21 @@ def _seed_of(path: Path) -> int:
     return int(path.parent.name.removeprefix("seed"))
 
 
+def finished(out: Path, name: str) -> list[dict]:
+    """The figures of the seeds of ``name`` that finished under ``out`` (each wrote its result.json)."""
+    return [json.loads(p.read_text()) for p in sorted(out.glob(f"{name}/seed*/result.json"), key=_seed_of)]
+
+
 def run_all(names: list[str], seeds: int | None, workers: int, out: Path) -> dict[str, list[dict]]:
-    """Every seed of every named experiment, ``workers`` at a time, in the order named."""
-    jobs = [(n, s) for n in names for s in EXPERIMENTS[n].seeds[:seeds]]
-    print(f"{len(jobs)} runs, {workers} at a time, into {out}", flush=True)
-    runs: dict[str, list[dict]] = {n: [] for n in names}
+    """Every seed of every named experiment, ``workers`` at a time, in the order named.
+
+    Seeds that already finished under ``out`` are kept, not rerun: a re-measurement that was stopped
+    goes on where it stopped (``--into``)."""
+    runs: dict[str, list[dict]] = {n: [r for r in finished(out, n) if r["seed"] in EXPERIMENTS[n].seeds[:seeds]] for n in names}
+    done = {(n, r["seed"]) for n, rs in runs.items() for r in rs}
+    jobs = [(n, s) for n in names for s in EXPERIMENTS[n].seeds[:seeds] if (n, s) not in done]
+    kept = f" ({len(done)} finished before, kept)" if done else ""
+    print(f"{len(jobs)} runs, {workers} at a time, into {out}{kept}", flush=True)
     with ThreadPoolExecutor(workers) as pool:
         futures = [(n, pool.submit(run_seed, n, EXPERIMENTS[n], s, out)) for n, s in jobs]
         for name, future in futures:
@@ -221,7 +232,7 @@ def run_all(names: list[str], seeds: int | None, workers: int, out: Path) -> dic
             runs[name].append(run)
             reached = f"solved in {run['solved_frames']}" if run["solved_frames"] else f"not solved in {run['frames']}"
             print(f"  {name} seed {run['seed']}: {reached} frames, {run['wall_s']:.0f} s, greedy {run['greedy']}", flush=True)
-    return runs
+    return {n: sorted(r, key=lambda run: run["seed"]) for n, r in runs.items()}
 
 
 def update_readme(blocks: dict[str, str]) -> None:
@@ -241,18 +252,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="only the first N seeds of each (a quicker, partial check)")
     parser.add_argument("--update", action="store_true", help="make these figures the README's")
     parser.add_argument("--collect", default=None, help="run nothing: report the finished seeds under this runs/reproduce/<time> directory")
+    parser.add_argument("--into", default=None, help="go on with a stopped re-measurement: run only the seeds not finished under this runs/reproduce/<time> directory")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown or args.workers < 1:
         parser.error(f"--only: unknown {unknown}; known: {', '.join(EXPERIMENTS)}" if unknown else "--workers must be >= 1")
+    for flag, folder in (("--collect", args.collect), ("--into", args.into)):
+        if folder and not Path(folder).is_dir():
+            parser.error(f"{flag}: {folder} is not a directory (a runs/reproduce/<time> folder this script made)")
 
     if args.collect:
         out = Path(args.collect)
-        runs = {n: [json.loads(p.read_text()) for p in sorted(out.glob(f"{n}/seed*/result.json"), key=_seed_of)] for n in names}
-        runs = {n: r for n, r in runs.items() if r}
+        runs = {n: r for n in names if (r := finished(out, n))}
     else:
-        out = ROOT / "runs" / "reproduce" / time.strftime("%Y%m%d-%H%M%S")
+        out = Path(args.into) if args.into else ROOT / "runs" / "reproduce" / time.strftime("%Y%m%d-%H%M%S")
         runs = run_all(names, args.seeds, args.workers, out)
 
     stamp = {"date": time.strftime("%Y-%m-%d"), "machine": machine()}
