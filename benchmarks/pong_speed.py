@@ -43,8 +43,8 @@ from pytorch_lightning.loggers import CSVLogger
 from torchrl.data import ReplayBuffer
 
 from lightning_dqn import DQN, DQNDataModule, EpsilonSchedule, ExperienceLogger, TargetNetworkSync
-from lightning_dqn.atari import AtariOptions
-from lightning_dqn.frame_replay import bytes_per_row
+from lightning_dqn.envs.atari import AtariOptions
+from lightning_dqn.replay.frames import bytes_per_row
 from lightning_dqn.networks import NatureCNN
 
 ENV_ID, GAME = "PongNoFrameskip-v4", "pong"

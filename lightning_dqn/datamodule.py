@@ -11,13 +11,13 @@ from gymnasium.wrappers import RecordVideo
 from torch.utils.data import DataLoader
 
 from lightning_dqn.agent import Agent
-from lightning_dqn.atari import AtariOptions, is_atari, make_atari_env, make_atari_vector_env
-from lightning_dqn.envs import check_env_spaces, make_env, make_vector_env, probe_env
+from lightning_dqn.envs.atari import AtariOptions, is_atari, make_atari_env, make_atari_vector_env
+from lightning_dqn.envs.generic import check_env_spaces, make_env, make_vector_env, probe_env
 from lightning_dqn.errors import ConfigError, require
-from lightning_dqn.prioritized import PrioritizedSampling
+from lightning_dqn.replay.prioritized import PrioritizedSampling
 from lightning_dqn.random_streams import stream_generator
-from lightning_dqn.replay_checkpoint import buffer_state, dump_beside, load_beside, load_buffer_state
-from lightning_dqn.replay_memory import Priorities, build_replay_memory
+from lightning_dqn.replay.checkpoint import buffer_state, dump_beside, load_beside, load_buffer_state
+from lightning_dqn.replay.memory import Priorities, build_replay_memory
 from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
 from lightning_dqn.tracking import checkpoint_directory, run_directory
 

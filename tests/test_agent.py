@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from lightning_dqn.agent import Agent
-from lightning_dqn.envs import make_vector_env
-from lightning_dqn.replay import make_replay_buffer
+from lightning_dqn.envs.generic import make_vector_env
+from lightning_dqn.replay.transitions import make_replay_buffer
 
 LEFT, DOWN, RIGHT, UP = 0, 1, 2, 3
 TERMINAL_STATES = {5, 7, 11, 12, 15}  # holes and goal of the 4x4 map

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_dqn.atari import BACKENDS, AtariOptions, make_atari_env, make_atari_vector_env
+from lightning_dqn.envs.atari import BACKENDS, AtariOptions, make_atari_env, make_atari_vector_env
 from lightning_dqn.networks import NatureCNN
 
 NO_NOOPS = {"noop_max": 0}  # deterministic resets, so both back ends see the same emulator states

@@ -8,7 +8,7 @@ import pytest
 MODULES = [
     "lightning_dqn.td",
     "lightning_dqn.scores",
-    "lightning_dqn.prioritized",
+    "lightning_dqn.replay.prioritized",
     "lightning_dqn.random_streams",
     "lightning_dqn.callbacks.progress",
     "lightning_dqn.callbacks.reward_bound",

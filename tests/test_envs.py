@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lightning_dqn.envs import make_env, make_vector_env, probe_env
+from lightning_dqn.envs.generic import make_env, make_vector_env, probe_env
 from lightning_dqn.errors import ConfigError
 
 

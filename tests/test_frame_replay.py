@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from lightning_dqn.agent import Agent
-from lightning_dqn.atari import AtariOptions, make_atari_vector_env
-from lightning_dqn.envs import make_vector_env
-from lightning_dqn.frame_replay import FrameWriter, bytes_per_row, make_frame_replay, stored_rows
+from lightning_dqn.envs.atari import AtariOptions, make_atari_vector_env
+from lightning_dqn.envs.generic import make_vector_env
+from lightning_dqn.replay.frames import FrameWriter, bytes_per_row, make_frame_replay, stored_rows
 
 
 class RecordingWriter(FrameWriter):

@@ -11,10 +11,10 @@ from conftest import make_trainer, model_for, nonslippery_data
 from test_frame_replay import RecordingWriter, check_batch
 from lightning_dqn import EpsilonSchedule, RewardBound, TargetNetworkSync
 from lightning_dqn.agent import Agent
-from lightning_dqn.envs import make_vector_env
+from lightning_dqn.envs.generic import make_vector_env
 from lightning_dqn.errors import ConfigError
-from lightning_dqn.frame_replay import make_frame_replay
-from lightning_dqn.prioritized import (
+from lightning_dqn.replay.frames import make_frame_replay
+from lightning_dqn.replay.prioritized import (
     INDEX,
     STAMP,
     TD_ERROR,
@@ -24,7 +24,7 @@ from lightning_dqn.prioritized import (
     annealed_beta,
     make_prioritized_replay_buffer,
 )
-from lightning_dqn.replay_checkpoint import buffer_state, load_buffer_state
+from lightning_dqn.replay.checkpoint import buffer_state, load_buffer_state
 
 
 def filled(capacity=4, batch_size=4000, alpha=1.0, beta=1.0, frames=lambda: 0, beta_frames=1):

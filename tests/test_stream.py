@@ -4,11 +4,11 @@ import pytest
 from torchrl.data import ReplayBuffer
 
 from lightning_dqn.agent import Agent
-from lightning_dqn.envs import make_vector_env
+from lightning_dqn.envs.generic import make_vector_env
 from lightning_dqn.networks import MLPQNetwork
-from lightning_dqn.replay import make_replay_buffer
+from lightning_dqn.replay.transitions import make_replay_buffer
 from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
-from lightning_dqn.envs import make_env
+from lightning_dqn.envs.generic import make_env
 
 
 def make_stream(num_envs=1, frames_per_batch=1, replay_start_size=64, batch_size=8):

@@ -26,7 +26,7 @@ from tensordict import TensorDict
 from torchrl.data import LazyTensorStorage, PrioritizedSampler, ReplayBuffer
 
 from lightning_dqn.agent import TransitionWriter
-from lightning_dqn.frame_replay import next_write_number, stored_rows
+from lightning_dqn.replay.frames import next_write_number, stored_rows
 
 STAMP = "stamp"
 INDEX = "index"

@@ -17,9 +17,9 @@ import torch
 from torchrl.data import ReplayBuffer
 
 from lightning_dqn.agent import TransitionWriter
-from lightning_dqn.frame_replay import FrameWriter, make_frame_replay
-from lightning_dqn.prioritized import PrioritizedSampling, StampedTransitionWriter, make_prioritized_replay_buffer
-from lightning_dqn.replay import make_replay_buffer
+from lightning_dqn.replay.frames import FrameWriter, make_frame_replay
+from lightning_dqn.replay.prioritized import PrioritizedSampling, StampedTransitionWriter, make_prioritized_replay_buffer
+from lightning_dqn.replay.transitions import make_replay_buffer
 
 PRIORITY_EPS = 1e-6  # added to |TD error| so no transition's priority is ever 0
 
