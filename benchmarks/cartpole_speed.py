@@ -13,6 +13,9 @@ frames, learning starts after 10_000 frames, one gradient step every 10 frames.
 
 ``--vec-envs 8`` (the default) adds a third row, lightning_dqn with ``data.num_envs=8``; 0 skips it.
 ``--prioritized`` adds a row with prioritized replay (``data.prioritized=true``), its cost over uniform.
+``--rainbow`` adds three rows: noisy layers (``model.noisy``), C51 (``model.distributional``, 51 atoms on
+[0, 100]) and all six of Rainbow's parts together (plus double Q, dueling, 3-step returns, prioritized
+replay); the ``ms/update`` column after the warm-up shows what each costs per optimizer step.
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ EPS_START, EPS_FINAL, EXPLORATION_FRACTION = 1.0, 0.05, 0.5
 LEARNING_STARTS = 10_000  # frames
 TRAIN_EVERY = 10  # frames per gradient step
 HIDDEN = (120, 84)
+C51 = {"distributional": True, "atoms": 51, "v_min": 0.0, "v_max": 100.0}
+RAINBOW_ROWS = {  # name: (model switches, data switches)
+    "noisy": ({"noisy": True}, {}),
+    "C51": (C51, {}),
+    "rainbow (all six)": ({**C51, "noisy": True, "double_q": True, "dueling": True}, {"n_step": 3, "prioritized": True}),
+}
 
 
 @dataclass
@@ -168,8 +177,14 @@ class WarmupClock(pl.Callback):
             self.time, self.frames = time.perf_counter(), trainer.datamodule.frames
 
 
-def run_lightning(frames: int, seed: int, num_envs: int = 1, prioritized: bool = False) -> Result:
-    """The same hyperparameters through DQN, DQNDataModule, the callbacks and a real Trainer."""
+def run_lightning(
+    frames: int, seed: int, num_envs: int = 1, prioritized: bool = False, variant: str | None = None
+) -> Result:
+    """The same hyperparameters through DQN, DQNDataModule, the callbacks and a real Trainer.
+
+    ``variant`` names a row of ``RAINBOW_ROWS``: its switches on top (epsilon stays as it is, so the
+    rows differ only in what each update and each action computes)."""
+    model_switches, data_switches = RAINBOW_ROWS[variant] if variant else ({}, {})
     start = time.perf_counter()
     pl.seed_everything(seed, verbose=False)
     data = DQNDataModule(
@@ -179,12 +194,13 @@ def run_lightning(frames: int, seed: int, num_envs: int = 1, prioritized: bool =
         replay_start_size=LEARNING_STARTS,
         batch_size=BATCH_SIZE,
         frames_per_batch=TRAIN_EVERY,
-        prioritized=prioritized,
         seed=seed,
+        **{"prioritized": prioritized, **data_switches},
     )
     model = DQN(
-        obs_shape=data.obs_shape, n_actions=data.n_actions, hidden_sizes=list(HIDDEN), gamma=GAMMA, lr=LR, loss="mse"
-    )
+        obs_shape=data.obs_shape, n_actions=data.n_actions, hidden_sizes=list(HIDDEN), gamma=GAMMA, lr=LR, loss="mse",
+        **model_switches,
+    )  # fmt: skip
     # linear_epsilon falls by 1.0 per decay_frames; reach EPS_FINAL at EXPLORATION_FRACTION * frames.
     decay_frames = round(EXPLORATION_FRACTION * frames / (EPS_START - EPS_FINAL))
     clock = WarmupClock()
@@ -210,6 +226,7 @@ def run_lightning(frames: int, seed: int, num_envs: int = 1, prioritized: bool =
     end = time.perf_counter()
     name = "lightning_dqn" if num_envs == 1 else f"lightning_dqn x{num_envs} envs"
     name += " prioritized" if prioritized else ""
+    name += f" {variant}" if variant else ""
     warm_start = clock.time if clock.time is not None else end
     return Result(
         name, data.frames, trainer.global_step, end - start, data.frames - clock.frames, end - warm_start,
@@ -220,14 +237,15 @@ def run_lightning(frames: int, seed: int, num_envs: int = 1, prioritized: bool =
 # ----------------------------------------------------------------------------- report
 def print_table(results: list[Result]) -> None:
     header = (
-        f"{'run':<30}{'frames':>8}{'steps':>7}{'wall s':>8}{'fps':>8}{'fps warm':>10}{'episodes':>10}{'reward_100':>12}"
+        f"{'run':<34}{'frames':>8}{'steps':>7}{'wall s':>8}{'fps':>8}{'fps warm':>10}{'ms/update warm':>16}"
+        f"{'episodes':>10}{'reward_100':>12}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
-            f"{r.name:<30}{r.frames:>8}{r.grad_steps:>7}{r.wall_s:>8.2f}{r.fps:>8.0f}{r.warm_fps:>10.0f}"
-            f"{r.episodes:>10}{r.reward_100:>12.1f}"
+            f"{r.name:<34}{r.frames:>8}{r.grad_steps:>7}{r.wall_s:>8.2f}{r.fps:>8.0f}{r.warm_fps:>10.0f}"
+            f"{1000 * r.warm_s / max(r.grad_steps, 1):>16.2f}{r.episodes:>10}{r.reward_100:>12.1f}"
         )
     plain = results[0]
     for r in results[1:]:
@@ -241,6 +259,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vec-envs", type=int, default=8, help="num_envs of the extra lightning_dqn row; 0 skips")
     parser.add_argument("--prioritized", action="store_true", help="add a row with prioritized replay")
+    parser.add_argument("--rainbow", action="store_true", help="add rows with noisy layers, C51, and all six Rainbow parts")
     args = parser.parse_args()
     if args.frames < LEARNING_STARTS + TRAIN_EVERY:
         parser.error(f"--frames must be at least {LEARNING_STARTS + TRAIN_EVERY} (warm-up + one step)")
@@ -255,6 +274,8 @@ def main() -> None:
         results.append(run_lightning(args.frames, args.seed, num_envs=args.vec_envs))
     if args.prioritized:
         results.append(run_lightning(args.frames, args.seed, prioritized=True))
+    if args.rainbow:
+        results += [run_lightning(args.frames, args.seed, variant=name) for name in RAINBOW_ROWS]
     assert torch.get_num_threads() == args.threads, "something changed the torch thread count"
     print(f"CartPole-v1, {args.frames} frames, torch threads {args.threads}, CPU, seed {args.seed}")
     print_table(results)

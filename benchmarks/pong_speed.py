@@ -20,7 +20,9 @@ test, not a training run.
     python benchmarks/pong_speed.py --updates 1500 --threads 2 --skip-plain --backends vector --prioritized
 
 ``--prioritized`` adds a row with prioritized replay on the vector back end: the cost of drawing by
-priority and writing TD errors back.
+priority and writing TD errors back. ``--rainbow`` adds three vector-back-end rows: noisy layers, C51
+(51 atoms on [-10, 10]) and all six of Rainbow's parts (plus prioritized replay); ``updates/s``
+shows what each costs per optimizer step.
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ N_STEP = 3  # lightning_dqn only
 TARGET_EVERY = 2000  # agent steps (1000 updates)
 EPS_START, EPS_FINAL, EPS_DECAY = 1.0, 0.01, 100_000  # agent steps over which epsilon falls by 1.0
 STACK_BYTES = STACK * 84 * 84  # one uint8 observation
+C51 = {"distributional": True, "atoms": 51, "v_min": -10.0, "v_max": 10.0}
+RAINBOW_ROWS = {  # name: (model switches on top of pong_fast's, prioritized replay)
+    "noisy": ({"noisy": True}, False),
+    "C51": (C51, False),
+    "rainbow (all six)": ({**C51, "noisy": True}, True),
+}
 
 
 @dataclass
@@ -186,8 +194,14 @@ class WarmupClock(pl.Callback):
         self.end, self.end_frames = time.perf_counter(), trainer.datamodule.frames
 
 
-def run_lightning(backend: str, updates: int, replay_start: int, buffer_size: int, seed: int, prioritized: bool = False):
-    """pong_fast.yaml's model, data and callbacks through a real Trainer; returns the result and buffer."""
+def run_lightning(
+    backend: str, updates: int, replay_start: int, buffer_size: int, seed: int, prioritized: bool = False,
+    variant: str | None = None,
+):  # fmt: skip
+    """pong_fast.yaml's model, data and callbacks through a real Trainer; returns the result and buffer.
+
+    ``variant`` names a row of ``RAINBOW_ROWS``, whose switches go on top."""
+    model_switches, prioritized = RAINBOW_ROWS[variant] if variant else ({}, prioritized)
     start = time.perf_counter()
     pl.seed_everything(seed, verbose=False)
     data = DQNDataModule(
@@ -205,7 +219,7 @@ def run_lightning(backend: str, updates: int, replay_start: int, buffer_size: in
     )
     model = DQN(
         obs_shape=data.obs_shape, n_actions=data.n_actions, network="nature_cnn", dueling=True, double_q=True,
-        gamma=GAMMA, lr=LR, loss="huber",
+        gamma=GAMMA, lr=LR, loss="huber", **model_switches,
     )  # fmt: skip
     clock = WarmupClock()
     with tempfile.TemporaryDirectory() as root:
@@ -233,7 +247,7 @@ def run_lightning(backend: str, updates: int, replay_start: int, buffer_size: in
     data.agent.env.close()
     warm_start = clock.start if clock.start is not None else end
     result = Result(
-        f"lightning_dqn ({backend}{', prioritized' if prioritized else ''})", data.frames, trainer.global_step, end - start,
+        f"lightning_dqn ({backend}{f', {variant}' if variant else ', prioritized' if prioritized else ''})", data.frames, trainer.global_step, end - start,
         clock.end_frames - clock.start_frames, clock.end - warm_start, data.episodes,
     )  # fmt: skip
     return result, data.buffer
@@ -282,6 +296,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["vector", "gymnasium"], choices=["vector", "gymnasium"])
     parser.add_argument("--skip-plain", action="store_true", help="run lightning_dqn only")
     parser.add_argument("--prioritized", action="store_true", help="add a vector-back-end row with prioritized replay")
+    parser.add_argument("--rainbow", action="store_true", help="add vector-back-end rows: noisy, C51, all six Rainbow parts")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not BATCH_SIZE <= args.replay_start <= args.buffer_size:
@@ -302,6 +317,9 @@ def main() -> None:
             buffer = run_buffer
     if args.prioritized:
         results.append(run_lightning("vector", args.updates, args.replay_start, args.buffer_size, args.seed, True)[0])
+    if args.rainbow:
+        for name in RAINBOW_ROWS:
+            results.append(run_lightning("vector", args.updates, args.replay_start, args.buffer_size, args.seed, variant=name)[0])
     assert torch.get_num_threads() == args.threads, "something changed the torch thread count"
     print(
         f"{ENV_ID}, {NUM_ENVS} envs, {args.updates} updates after {args.replay_start} steps of warm-up, "

@@ -66,6 +66,10 @@ EXPERIMENTS = {
         note="the lecture's settings unchanged, capped at 150,000 updates, evaluation off",
     ),
     "cartpole": Experiment("experiments/cartpole.yaml", tuple(range(5)), "last", 20, 25.0),
+    "cartpole_rainbow": Experiment(
+        "experiments/cartpole_rainbow.yaml", tuple(range(5)), "last", 20, 25.0,
+        note="all six of Rainbow's parts on CartPole (noisy layers, C51, 3-step, prioritized, dueling, double Q)",
+    ),
 }  # fmt: skip
 
 

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
 from tensordict import TensorDict
 from torch import Tensor
+from torchrl.modules import reset_noise
 
+from lightning_dqn.distributional import (
+    categorical_cross_entropy,
+    categorical_support,
+    expected_value,
+    project_distribution,
+    target_support,
+)
 from lightning_dqn.errors import NonFiniteLossError, require
 from lightning_dqn.log_cadence import is_logging_step
 from lightning_dqn.networks import NETWORKS, make_q_network
+from lightning_dqn.noisy import resample_noise
+from lightning_dqn.random_streams import stream_generator
 from lightning_dqn.td import (
     LOSSES,
     chosen_q,
@@ -39,10 +50,23 @@ class DQN(pl.LightningModule):
         hidden_sizes: Widths of the MLP's hidden layers (seed's FrozenLake net: 256, 128).
         dueling: Dueling head, ``Q = V + A - mean(A)`` (Wang et al. 2016; off in the seed).
         gamma: Discount factor in (0, 1].
-        lr: Adam learning rate (seed: 1e-4).
-        loss: ``mse`` (the seed's) or ``huber`` (smooth L1, robust to large TD errors).
+        lr: Adam learning rate (seed: 1e-4; Rainbow: 6.25e-5).
+        adam_eps: Adam's epsilon, added to the root of the second moment (PyTorch's default 1e-8;
+            Rainbow: 1.5e-4, which damps steps of rarely-updated weights).
+        loss: ``mse`` (the seed's) or ``huber`` (smooth L1, robust to large TD errors). Not used with
+            ``distributional``, whose loss is the cross-entropy.
         double_q: Double DQN targets: the online net picks the next action, the target net values
             it (off in the seed; curbs the overestimation that makes long CartPole runs collapse).
+        noisy: Noisy networks (Fortunato et al. 2018): the head's linear layers (and the MLP's after
+            the first) get learned factorised Gaussian noise, resampled after every optimizer step,
+            for the online and target nets independently. Exploration then comes from the noise:
+            set the epsilon schedule to 0 (Rainbow's choice). Evaluation uses the mean weights.
+        noisy_sigma0: Initial noise scale: sigmas start at ``noisy_sigma0 / sqrt(fan_in)`` (paper: 0.5).
+        distributional: C51 (Bellemare et al. 2017): learn a distribution over returns on ``atoms``
+            points from ``v_min`` to ``v_max``; the loss is the cross-entropy to the projected target.
+        atoms: Support points of the return distribution (C51 and Rainbow: 51).
+        v_min: Lowest return on the support (Rainbow: -10; returns beyond it are clipped onto it).
+        v_max: Highest return on the support (Rainbow: 10).
     """
 
     def __init__(
@@ -54,8 +78,15 @@ class DQN(pl.LightningModule):
         dueling: bool = False,
         gamma: float = 0.99,
         lr: float = 1e-4,
+        adam_eps: float = 1e-8,
         loss: str = "mse",
         double_q: bool = False,
+        noisy: bool = False,
+        noisy_sigma0: float = 0.5,
+        distributional: bool = False,
+        atoms: int = 51,
+        v_min: float = -10.0,
+        v_max: float = 10.0,
     ):
         super().__init__()
         require(0.0 < gamma <= 1.0, "model.gamma", f"must be in (0, 1], got {gamma}")
@@ -70,9 +101,17 @@ class DQN(pl.LightningModule):
                 f"nature_cnn needs stacked frames (C, H, W) of at least 36x36, got observations of shape "
                 f"{list(obs_shape)} (use mlp)",
             )
+        require(adam_eps > 0.0, "model.adam_eps", f"must be > 0, got {adam_eps}")
+        require(noisy_sigma0 >= 0.0, "model.noisy_sigma0", f"must be >= 0, got {noisy_sigma0}")
+        require(atoms >= 2, "model.atoms", f"must be >= 2 support points, got {atoms}")
+        require(v_min < v_max, "model.v_min", f"must be below model.v_max={v_max}, got {v_min}")
         self.save_hyperparameters()
-        self.q_net = make_q_network(network, obs_shape, n_actions, hidden_sizes, dueling)
+        support = categorical_support(v_min, v_max, atoms) if distributional else None
+        self.q_net = make_q_network(network, obs_shape, n_actions, hidden_sizes, dueling, noisy, noisy_sigma0, support)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
+        if noisy:  # the copy has the online net's noise: give it its own, from the initialisation's generator
+            self.target_net.apply(reset_noise)
+        self.noise_generator: torch.Generator | None = None  # the ``noise`` random stream, made at fit start
         self._eval_returns: list[Tensor] = []
         self._eval_lengths: list[Tensor] = []
 
@@ -88,7 +127,15 @@ class DQN(pl.LightningModule):
         for target, online in zip(self.target_net.parameters(), self.q_net.parameters()):
             target.lerp_(online, tau)
 
-    def training_step(self, batch: TensorDict, batch_idx: int) -> Tensor:
+    def _bootstrap(self, batch: TensorDict) -> tuple[Tensor, float | Tensor]:
+        """The reward and the bootstrap discount: one step's ``(r, gamma)`` or n-step's ``(G, gamma^m)``."""
+        reward, discount = batch["next", "reward"], self.hparams.gamma
+        if reward.dim() == 2:  # n-step: up to n rewards per sample, and how many steps they span
+            reward, discount = n_step_return(reward, batch["next", "steps"], self.hparams.gamma)
+        return reward, discount
+
+    def _expected_value_loss(self, batch: TensorDict, weight: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """DQN's regression of ``Q(s, a)`` onto the TD target: the loss, ``Q(s, a)`` and ``|TD error|``."""
         q = self.q_net(batch["observation"])
         q_sa = chosen_q(q, batch["action"])
         with torch.no_grad():
@@ -98,16 +145,43 @@ class DQN(pl.LightningModule):
                 next_value = double_q_next_value(self.q_net(next_obs), target_q_next)
             else:
                 next_value = max_next_value(target_q_next)
-            reward, discount = batch["next", "reward"], self.hparams.gamma
-            if reward.dim() == 2:  # n-step: up to n rewards per sample, and how many steps they span
-                reward, discount = n_step_return(reward, batch["next", "steps"], self.hparams.gamma)
+            reward, discount = self._bootstrap(batch)
             target = td_target(reward, batch["next", "terminated"], next_value, discount)
-        # Prioritized replay (the batch carries importance weights): weight the loss and hand the
-        # absolute TD errors back in the batch, TorchRL's convention, to become the new priorities.
-        weight = batch.get("priority_weight", None)
         loss = td_loss(q_sa, target, self.hparams.loss, weight)
-        if weight is not None:
-            batch["td_error"] = (target - q_sa).detach().abs()
+        return loss, q_sa, (target - q_sa).detach().abs()
+
+    def _distributional_loss(self, batch: TensorDict, weight: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """C51's cross-entropy to the projected target: the loss, ``Q(s, a)`` and the per-sample loss."""
+        support = self.q_net.head.support
+        rows = torch.arange(len(batch["action"]), device=support.device)
+        logits = self.q_net.logits(batch["observation"])[rows, batch["action"].long().view(-1)]  # [B, atoms]
+        with torch.no_grad():
+            next_obs = batch["next", "observation"]
+            target_logits = self.target_net.logits(next_obs)  # [B, A, atoms]
+            # the next action: by the online net's mean with double Q, else by the target net's
+            chooser = self.q_net(next_obs) if self.hparams.double_q else expected_value(target_logits, support)
+            next_probabilities = torch.softmax(target_logits[rows, chooser.argmax(dim=1)], dim=-1)
+            reward, discount = self._bootstrap(batch)
+            atoms = target_support(reward, batch["next", "terminated"], discount, support)
+            target = project_distribution(atoms, next_probabilities, support)
+        per_sample = categorical_cross_entropy(target, logits)
+        loss = per_sample.mean() if weight is None else (weight * per_sample).mean()
+        return loss, expected_value(logits.detach(), support), per_sample.detach()
+
+    def loss_terms(self, batch: TensorDict) -> tuple[Tensor, Tensor, Tensor]:
+        """The batch's loss, ``Q(s, a)`` per sample and each sample's error (its new priority).
+
+        With prioritized replay the batch carries importance weights that scale each sample's loss.
+        The error is ``|TD error|`` for DQN and the cross-entropy for C51 (Rainbow's choice)."""
+        weight = batch.get("priority_weight", None)
+        if self.hparams.distributional:
+            return self._distributional_loss(batch, weight)
+        return self._expected_value_loss(batch, weight)
+
+    def training_step(self, batch: TensorDict, batch_idx: int) -> Tensor:
+        loss, q_sa, error = self.loss_terms(batch)
+        if "priority_weight" in batch.keys():  # TorchRL's convention: the error goes back in the batch
+            batch["td_error"] = error
         if not torch.isfinite(loss):  # acting already syncs with the device every batch: no extra stall
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at optimizer step {self.global_step}: training diverged and stops "
@@ -118,15 +192,39 @@ class DQN(pl.LightningModule):
             self.log_dict({"loss": loss.detach(), "q_mean": q_sa.detach().mean()}, batch_size=len(q_sa))
         return loss
 
+    # ----------------------------------------------------------------- noisy networks' noise
+    def _noise(self) -> torch.Generator:
+        if self.noise_generator is None:
+            seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+            rank = self.trainer.global_rank if self._trainer is not None else 0
+            self.noise_generator = stream_generator(seed, rank, "noise")
+        return self.noise_generator
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        """New noise after every optimizer step, drawn independently for the online and target nets.
+
+        Runs after the callbacks' hooks, so a target copy made at this step (which copies the
+        online net's noise too) is followed by fresh, independent noise for both."""
+        if self.hparams.noisy:
+            resample_noise(self.q_net, self._noise())
+            resample_noise(self.target_net, self._noise())
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Refuses to write weights that are no longer finite, so no checkpoint ever holds them."""
         if not all(torch.isfinite(p).all() for p in self.q_net.parameters()):
             raise NonFiniteLossError(f"the online network's weights are not finite at step {self.global_step}")
+        if self.noise_generator is not None:  # the current noise itself is in the weights (buffers)
+            checkpoint["noise_rng"] = self.noise_generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "noise_rng" in checkpoint:
+            self.noise_generator = torch.Generator()
+            self.noise_generator.set_state(checkpoint["noise_rng"])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # The fused kernel updates all parameters in one call: ~30% faster steps for small nets.
         fused = self.device.type in ("cpu", "cuda")
-        return torch.optim.Adam(self.q_net.parameters(), lr=self.hparams.lr, fused=fused)
+        return torch.optim.Adam(self.q_net.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=fused)
 
     # ----------------------------------------------------------------- evaluation episodes
     def _collect_episode(self, batch: dict[str, Tensor]) -> None:

@@ -3,8 +3,9 @@
 A consumer that draws from torch's (or numpy's) global generator shares it with everything else
 that does: Lightning creating a DataLoader iterator (every evaluation makes a new one), a logger,
 a video writer. Each such draw shifts every later replay sample, so changing how often a run
-evaluates would change what it learns. Here acting, replay sampling and evaluation each own a
-generator; the global one is used only to initialise the networks, at construction.
+evaluates would change what it learns. Here acting, replay sampling, the noisy layers' noise and
+evaluation each own a generator; the global one is used only to initialise the networks, at
+construction.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-STREAMS = ("replay",)  # the named streams derived here; acting and evaluation seed their own numpy generators
+# the named streams derived here (append only: a stream's index is part of its seed); acting and
+# evaluation seed their own numpy generators
+STREAMS = ("replay", "noise")
 
 
 def stream_seed(seed: int, rank: int, stream: str) -> int:

@@ -7,6 +7,8 @@ import pytest
 
 MODULES = [
     "lightning_dqn.td",
+    "lightning_dqn.distributional",
+    "lightning_dqn.noisy",
     "lightning_dqn.scores",
     "lightning_dqn.replay.prioritized",
     "lightning_dqn.random_streams",

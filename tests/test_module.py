@@ -1,28 +1,81 @@
-"""Every combination of the module's switches trains; the target network never does."""
+"""Every combination of the module's six switches (Rainbow's parts) trains; the target network never does."""
 
 import itertools
 
 import pytest
 import torch
+from tensordict import TensorDict
 
 from conftest import make_trainer, model_for, nonslippery_data
-from lightning_dqn import EpsilonSchedule
+from lightning_dqn import DQN, EpsilonSchedule
 from lightning_dqn.errors import ConfigError
 
 
-@pytest.mark.parametrize(
-    ("loss", "double_q", "dueling", "n_step"), list(itertools.product(["mse", "huber"], [False, True], [False, True], [1, 3]))
-)
-def test_switch_combination_trains(loss, double_q, dueling, n_step, tmp_path):
-    data = nonslippery_data(replay_start_size=32, n_step=n_step)
-    model = model_for(data, loss=loss, double_q=double_q, dueling=dueling)
+SWITCHES = ("double_q", "dueling", "n_step", "prioritized", "noisy", "distributional")
+COMBINATIONS = [dict(zip(SWITCHES, values)) for values in itertools.product([False, True], repeat=len(SWITCHES))]
+
+
+def _name(switches: dict) -> str:
+    return "+".join(k for k, on in switches.items() if on) or "dqn"
+
+
+def _model_switches(switches: dict, index: int) -> dict:
+    return dict(
+        double_q=switches["double_q"], dueling=switches["dueling"], noisy=switches["noisy"],
+        distributional=switches["distributional"], atoms=11, v_min=-1.0, v_max=1.0,
+        loss="huber" if index % 2 else "mse",  # both losses, across the combinations
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("index", range(len(COMBINATIONS)), ids=[_name(c) for c in COMBINATIONS])
+def test_every_combination_of_the_six_switches_trains_and_its_checkpoint_loads(index, tmp_path):
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from lightning_dqn import DQN
+
+    switches = COMBINATIONS[index]
+    data = nonslippery_data(replay_start_size=32, n_step=3 if switches["n_step"] else 1, prioritized=switches["prioritized"])
+    model = model_for(data, **_model_switches(switches, index))
     online_before = [p.clone() for p in model.q_net.parameters()]
     target_before = [p.clone() for p in model.target_net.parameters()]
-    trainer = make_trainer(tmp_path, [EpsilonSchedule()], max_steps=10, log_every_n_steps=5)
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, every_n_train_steps=5)
+    trainer = make_trainer(tmp_path, [EpsilonSchedule(), checkpoints], max_steps=5, log_every_n_steps=5)
     trainer.fit(model, datamodule=data)
     assert torch.isfinite(trainer.callback_metrics["loss"])
     assert not all(torch.equal(a, b) for a, b in zip(online_before, model.q_net.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(target_before, model.target_net.parameters()))
+
+    loaded = DQN.load_from_checkpoint(tmp_path / "ckpt" / "last.ckpt").eval()
+    obs = torch.eye(16)
+    q = loaded(obs)
+    assert q.shape == (16, 4) and torch.equal(q, model.eval()(obs)), "the checkpoint acts as the trained net"
+
+
+def _atari_batch(batch_size: int, n_step: int, prioritized: bool) -> TensorDict:
+    frames = lambda: torch.randint(0, 256, (batch_size, 4, 84, 84), dtype=torch.uint8)  # noqa: E731
+    reward = torch.randn(batch_size, n_step) if n_step > 1 else torch.randn(batch_size)
+    batch = TensorDict(
+        {"observation": frames(), "action": torch.randint(0, 6, (batch_size,)),
+         "next": {"observation": frames(), "reward": reward, "terminated": torch.rand(batch_size) < 0.3,
+                  "steps": torch.full((batch_size,), n_step)}},
+        batch_size=[batch_size],
+    )  # fmt: skip
+    if prioritized:
+        batch["priority_weight"] = torch.rand(batch_size)
+    return batch
+
+
+@pytest.mark.parametrize("index", range(len(COMBINATIONS)), ids=[_name(c) for c in COMBINATIONS])
+def test_every_combination_takes_a_step_on_an_atari_shaped_batch(index):
+    switches = COMBINATIONS[index]
+    model = DQN(obs_shape=(4, 84, 84), n_actions=6, network="nature_cnn", **_model_switches(switches, index))
+    batch = _atari_batch(4, 3 if switches["n_step"] else 1, switches["prioritized"])
+    loss, q_sa, error = model.loss_terms(batch)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    assert q_sa.shape == error.shape == (4,) and (error >= 0).all()
+    loss.backward()
+    assert all(p.grad is not None for p in model.q_net.parameters()), "every online parameter gets a gradient"
+    assert all(p.grad is None for p in model.target_net.parameters())
 
 
 def test_optimizer_holds_only_the_online_network():
@@ -36,7 +89,9 @@ def test_optimizer_holds_only_the_online_network():
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [({"lr": 0.0}, "model.lr"), ({"gamma": 0.0}, "model.gamma"), ({"loss": "l2"}, "model.loss"),
-     ({"hidden_sizes": [0]}, "model.hidden_sizes")],
+     ({"hidden_sizes": [0]}, "model.hidden_sizes"), ({"adam_eps": 0.0}, "model.adam_eps"),
+     ({"noisy_sigma0": -0.1}, "model.noisy_sigma0"), ({"distributional": True, "atoms": 1}, "model.atoms"),
+     ({"distributional": True, "v_min": 10.0, "v_max": 10.0}, "model.v_min")],
 )
 def test_bad_module_arguments(kwargs, field):
     with pytest.raises(ConfigError, match=field):

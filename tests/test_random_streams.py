@@ -19,6 +19,8 @@ LAYOUTS = {
     "frames_3_step": {"n_step": 3},
     "frames_prioritized": {"n_step": 3, "prioritized": True, "priority_beta_frames": 10_000},
 }
+# Rainbow: the frames layout with prioritized 3-step replay, and every switch of the module on
+RAINBOW = {"double_q": True, "dueling": True, "noisy": True, "distributional": True, "atoms": 11, "v_min": -1.0, "v_max": 1.0}
 
 
 class LossRecorder(pl.Callback):
@@ -29,7 +31,7 @@ class LossRecorder(pl.Callback):
         self.losses.append(float(outputs["loss"]))
 
 
-def training_losses(tmp_path, busy: bool, steps: int, **data_overrides) -> list[float]:
+def training_losses(tmp_path, busy: bool, steps: int, model_overrides: dict | None = None, **data_overrides) -> list[float]:
     """The losses of a short run; ``busy`` adds everything that must not matter: an evaluation every
     60 steps, logging every step instead of every 10, a checkpoint every 50 steps and ``best.ckpt``."""
     pl.seed_everything(0, verbose=False)
@@ -41,7 +43,7 @@ def training_losses(tmp_path, busy: bool, steps: int, **data_overrides) -> list[
         callbacks += [ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=50, save_last=True), RewardBound(2.0)]
         extra = {"val_check_interval": 60, "check_val_every_n_epoch": None, "log_every_n_steps": 1}
     trainer = make_trainer(tmp_path, callbacks, max_steps=steps, limit_val_batches=None, **extra)
-    trainer.fit(model_for(data), datamodule=data)
+    trainer.fit(model_for(data, **(model_overrides or {})), datamodule=data)
     if busy:
         assert trainer.fit_loop.epoch_loop.val_loop.batch_progress.total.completed > 0, "evaluation ran"
         assert (tmp_path / "ckpt" / "last.ckpt").is_file(), "checkpoints were written"
@@ -55,6 +57,15 @@ def test_evaluation_logging_and_checkpoints_leave_the_training_losses_unchanged(
     busy = training_losses(tmp_path / "busy", True, steps, **LAYOUTS[layout])
     assert len(quiet) == len(busy) == steps
     assert busy == quiet, "every loss equal, exactly, with and without evaluation, logging and checkpoints"
+
+
+def test_rainbow_noise_and_replay_ignore_evaluation_logging_and_checkpoints(tmp_path):
+    """The noisy layers' noise has its own stream too: with all six switches on, every loss is equal."""
+    layout = LAYOUTS["frames_prioritized"]
+    quiet = training_losses(tmp_path / "quiet", False, 300, RAINBOW, **layout)
+    busy = training_losses(tmp_path / "busy", True, 300, RAINBOW, **layout)
+    assert len(quiet) == len(busy) == 300
+    assert busy == quiet
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
