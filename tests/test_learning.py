@@ -39,7 +39,7 @@ def test_untrained_net_does_not_pass_the_same_evaluation(tmp_path):
 
 def test_the_readmes_first_command_solves_slippery_frozenlake(tmp_path):
     """CI's guard on the README's main command: the lecture's DQN (with the 50,000-transition buffer)
-    on slippery FrozenLake, exactly as a newcomer types it, seed 0. About 5 minutes on 2 cores."""
+    on slippery FrozenLake, exactly as a newcomer types it, seed 0 (about 12 minutes alone on 2 cores)."""
     from test_cli import ROOT, run_cli
 
     # ~12 minutes alone on 2 cores; the limit leaves room for a machine busy with other work

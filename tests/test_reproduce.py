@@ -51,3 +51,19 @@ def test_a_result_that_moved_is_flagged_and_one_that_did_not_is_not():
     assert any(line.startswith("MOVED frozenlake: median greedy return") for line in worse)
     table = reproduce.markdown("frozenlake", before)
     assert "| 3 | not within 200,500 (best mean 0.7) |" in table and "**3 of 4 reached it**" in table
+
+
+def test_into_keeps_the_seeds_that_finished_and_runs_only_the_rest(tmp_path, monkeypatch):
+    finished = {"seed": 1, "exit_code": 0, "solved_frames": 5, "frames": 5, "best_mean": 1.0, "wall_s": 1.0, "greedy": 1.0}
+    (tmp_path / "cartpole" / "seed1").mkdir(parents=True)
+    (tmp_path / "cartpole" / "seed1" / "result.json").write_text(json.dumps(finished))
+    ran = []
+
+    def run_seed(name, experiment, seed, out):
+        ran.append((name, seed, out))
+        return {**finished, "seed": seed, "solved_frames": None}
+
+    monkeypatch.setattr(reproduce, "run_seed", run_seed)
+    runs = reproduce.run_all(["cartpole"], 3, 1, tmp_path)
+    assert ran == [("cartpole", 0, tmp_path), ("cartpole", 2, tmp_path)]
+    assert [r["seed"] for r in runs["cartpole"]] == [0, 1, 2] and runs["cartpole"][1] == finished
