@@ -52,7 +52,7 @@ C51 = {"distributional": True, "atoms": 51, "v_min": 0.0, "v_max": 100.0}
 RAINBOW_ROWS = {  # name: (model switches, data switches)
     "noisy": ({"noisy": True}, {}),
     "C51": (C51, {}),
-    "rainbow (all six)": ({**C51, "noisy": True, "double_q": True, "dueling": True}, {"n_step": 3, "prioritized": True}),
+    "all six": ({**C51, "noisy": True, "double_q": True, "dueling": True}, {"n_step": 3, "prioritized": True}),
 }
 
 

@@ -61,7 +61,7 @@ C51 = {"distributional": True, "atoms": 51, "v_min": -10.0, "v_max": 10.0}
 RAINBOW_ROWS = {  # name: (model switches on top of pong_fast's, prioritized replay)
     "noisy": ({"noisy": True}, False),
     "C51": (C51, False),
-    "rainbow (all six)": ({**C51, "noisy": True}, True),
+    "all six": ({**C51, "noisy": True}, True),
 }
 
 
