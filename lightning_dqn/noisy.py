@@ -48,8 +48,4 @@ def resample_noise(module: nn.Module, generator: torch.Generator) -> None:
                 layer.bias_epsilon.copy_(noise_out)
 
 
-def has_noisy_layers(module: nn.Module) -> bool:
-    return any(isinstance(layer, NoisyLinear) for layer in module.modules())
-
-
-__all__ = ["factorised_noise", "has_noisy_layers", "noisy_linear", "resample_noise"]
+__all__ = ["factorised_noise", "noisy_linear", "resample_noise"]
