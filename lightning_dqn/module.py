@@ -23,6 +23,7 @@ from lightning_dqn.errors import NonFiniteLossError, require
 from lightning_dqn.log_cadence import is_logging_step
 from lightning_dqn.networks import NETWORKS, make_q_network
 from lightning_dqn.noisy import resample_noise
+from lightning_dqn.optimizers import check_optimizer, make_optimizer
 from lightning_dqn.random_streams import stream_generator
 from lightning_dqn.td import (
     LOSSES,
@@ -46,13 +47,19 @@ class DQN(pl.LightningModule):
     Args:
         obs_shape: Observation shape; linked from ``data.obs_shape`` by the CLI, never typed.
         n_actions: Number of discrete actions; linked from ``data.n_actions``.
-        network: ``mlp`` (vectors) or ``nature_cnn`` (stacked 84x84 uint8 frames; the seed's Atari net).
+        network: ``mlp`` (vectors), ``nature_cnn`` (stacked 84x84 uint8 frames; the seed's Atari net)
+            or ``minatar_cnn`` (MinAtar's (C, 10, 10) grids; the MinAtar paper's net).
         hidden_sizes: Widths of the MLP's hidden layers (seed's FrozenLake net: 256, 128).
         dueling: Dueling head, ``Q = V + A - mean(A)`` (Wang et al. 2016; off in the seed).
         gamma: Discount factor in (0, 1].
-        lr: Adam learning rate (seed: 1e-4; Rainbow: 6.25e-5).
+        lr: The learning rate, of either optimizer (seed: 1e-4; Rainbow: 6.25e-5; MinAtar: 2.5e-4).
+        optimizer: ``adam`` (the seed's) or ``rmsprop`` (centered RMSProp, the MinAtar paper's).
         adam_eps: Adam's epsilon, added to the root of the second moment (PyTorch's default 1e-8;
             Rainbow: 1.5e-4, which damps steps of rarely-updated weights).
+        rmsprop_alpha: RMSProp's decay of its running mean of squared gradients (MinAtar: 0.95).
+        rmsprop_eps: RMSProp's epsilon, added to the root (MinAtar: 0.01).
+        rmsprop_centered: Divide by the gradient's standard deviation rather than its root mean
+            square (MinAtar and DeepMind's DQN: centered).
         loss: ``mse`` (the seed's) or ``huber`` (smooth L1, robust to large TD errors). Not used with
             ``distributional``, whose loss is the cross-entropy.
         double_q: Double DQN targets: the online net picks the next action, the target net values
@@ -78,7 +85,11 @@ class DQN(pl.LightningModule):
         dueling: bool = False,
         gamma: float = 0.99,
         lr: float = 1e-4,
+        optimizer: str = "adam",
         adam_eps: float = 1e-8,
+        rmsprop_alpha: float = 0.95,
+        rmsprop_eps: float = 0.01,
+        rmsprop_centered: bool = True,
         loss: str = "mse",
         double_q: bool = False,
         noisy: bool = False,
@@ -101,7 +112,13 @@ class DQN(pl.LightningModule):
                 f"nature_cnn needs stacked frames (C, H, W) of at least 36x36, got observations of shape "
                 f"{list(obs_shape)} (use mlp)",
             )
-        require(adam_eps > 0.0, "model.adam_eps", f"must be > 0, got {adam_eps}")
+        if network == "minatar_cnn":
+            require(
+                len(obs_shape) == 3 and min(obs_shape[1:]) >= 3,
+                "model.network",
+                f"minatar_cnn needs grids (C, H, W) of at least 3x3, got observations of shape {list(obs_shape)}",
+            )
+        check_optimizer(optimizer, adam_eps, rmsprop_alpha, rmsprop_eps)
         require(noisy_sigma0 >= 0.0, "model.noisy_sigma0", f"must be >= 0, got {noisy_sigma0}")
         require(atoms >= 2, "model.atoms", f"must be >= 2 support points, got {atoms}")
         require(v_min < v_max, "model.v_min", f"must be below model.v_max={v_max}, got {v_min}")
@@ -224,7 +241,11 @@ class DQN(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # The fused kernel updates all parameters in one call: ~30% faster steps for small nets.
         fused = self.device.type in ("cpu", "cuda")
-        return torch.optim.Adam(self.q_net.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=fused)
+        hp = self.hparams
+        return make_optimizer(
+            hp.optimizer, self.q_net.parameters(), hp.lr, hp.adam_eps, hp.rmsprop_alpha, hp.rmsprop_eps,
+            hp.rmsprop_centered, fused,
+        )
 
     # ----------------------------------------------------------------- evaluation episodes
     def _collect_episode(self, batch: dict[str, Tensor]) -> None:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from lightning_dqn.distributional import expected_value
 from lightning_dqn.noisy import noisy_linear
 
-NETWORKS = ("mlp", "nature_cnn")
+NETWORKS = ("mlp", "nature_cnn", "minatar_cnn")
 
 
 def linear(n_in: int, n_out: int, noisy: bool = False, sigma0: float = 0.5) -> nn.Module:
@@ -159,6 +159,34 @@ class NatureCNN(QNetwork):
         return self.conv(obs.float() / 255.0)
 
 
+class MinAtarCNN(QNetwork):
+    """The MinAtar paper's network (Young & Tian 2019) for its 10x10 grids.
+
+    One 3x3 convolution with 16 channels (stride 1, no padding) and ReLU, then a 128-unit layer and
+    the Q-values: ``(C, 10, 10) -> 16x8x8 = 1,024 features -> 128 -> n_actions``. It reads the 0/1
+    bytes of ``ChannelFirstBytes`` as they are (no /255). The 128-unit layer belongs to the head, so
+    ``dueling`` gives each stream its own and ``noisy`` makes both layers noisy, as for ``NatureCNN``.
+    """
+
+    def __init__(
+        self,
+        obs_shape: Sequence[int],
+        n_actions: int,
+        dueling: bool = False,
+        noisy: bool = False,
+        sigma0: float = 0.5,
+        support: Tensor | None = None,
+    ):
+        super().__init__()
+        channels, height, width = obs_shape
+        self.conv = nn.Sequential(nn.Conv2d(channels, 16, kernel_size=3, stride=1), nn.ReLU(), nn.Flatten())
+        n_features = 16 * (height - 2) * (width - 2)
+        self.head = QHead(n_features, n_actions, hidden=128, dueling=dueling, noisy=noisy, sigma0=sigma0, support=support)
+
+    def features(self, obs: Tensor) -> Tensor:
+        return self.conv(obs.float())
+
+
 def make_q_network(
     network: str,
     obs_shape: Sequence[int],
@@ -172,7 +200,9 @@ def make_q_network(
     """The network named by ``model.network`` (``hidden_sizes`` is the MLP's only)."""
     if network == "nature_cnn":
         return NatureCNN(obs_shape, n_actions, dueling, noisy, sigma0, support)
+    if network == "minatar_cnn":
+        return MinAtarCNN(obs_shape, n_actions, dueling, noisy, sigma0, support)
     return MLPQNetwork(obs_shape, n_actions, hidden_sizes, dueling, noisy, sigma0, support)
 
 
-__all__ = ["NETWORKS", "MLPQNetwork", "NatureCNN", "QHead", "QNetwork", "linear", "make_q_network"]
+__all__ = ["NETWORKS", "MLPQNetwork", "MinAtarCNN", "NatureCNN", "QHead", "QNetwork", "linear", "make_q_network"]

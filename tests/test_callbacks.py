@@ -27,6 +27,15 @@ def test_linear_epsilon_is_the_seed_formula(frame, start, final, decay, expected
     assert linear_epsilon(frame, start, final, decay) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [(0, 1.0), (4_999, 1.0), (5_000, 1.0), (16_111, 0.9), (105_000, 0.1), (105_001, 0.1), (10**6, 0.1)],
+)
+def test_linear_epsilon_waits_for_begin_frame(frame, expected):
+    """MinAtar's: 1 -> 0.1 over the 100,000 frames after 5,000 of random play."""
+    assert linear_epsilon(frame, 1.0, 0.1, 111_111, begin_frame=5_000) == pytest.approx(expected, abs=1e-5)
+
+
 def read_metrics(trainer):
     with open(f"{trainer.logger.log_dir}/metrics.csv") as f:
         return [row for row in csv.DictReader(f)]
@@ -119,6 +128,8 @@ def test_reward_bound_saves_the_best_model_and_solves_the_lake(tmp_path, capsys)
 def test_callback_arguments_are_checked():
     with pytest.raises(ConfigError, match="EpsilonSchedule.final"):
         EpsilonSchedule(start=0.5, final=0.9)
+    with pytest.raises(ConfigError, match="EpsilonSchedule.begin_frame: must be >= 0"):
+        EpsilonSchedule(begin_frame=-1)
     with pytest.raises(ConfigError, match="TargetNetworkSync.tau"):
         TargetNetworkSync(tau=0.0)
     with pytest.raises(ConfigError, match="RewardBound.min_episodes"):

@@ -12,6 +12,7 @@ MODULES = [
     "lightning_dqn.scores",
     "lightning_dqn.replay.prioritized",
     "lightning_dqn.random_streams",
+    "lightning_dqn.callbacks.epsilon",
     "lightning_dqn.callbacks.progress",
     "lightning_dqn.callbacks.reward_bound",
     "lightning_dqn.cli",

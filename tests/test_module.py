@@ -86,10 +86,30 @@ def test_optimizer_holds_only_the_online_network():
     assert optimized == {id(p) for p in model.q_net.parameters()}
 
 
+def test_rmsprop_is_minatars_centered_rmsprop():
+    """``model.optimizer: rmsprop`` with its constants: one step equals the centered RMSProp formula."""
+    model = model_for(nonslippery_data(), optimizer="rmsprop", lr=2.5e-4)
+    optimizer = model.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.RMSprop)
+    assert {k: optimizer.defaults[k] for k in ("lr", "alpha", "eps", "centered")} == {
+        "lr": 2.5e-4, "alpha": 0.95, "eps": 0.01, "centered": True,
+    }
+    weight = next(model.q_net.parameters())
+    before = weight.detach().clone()
+    grad = torch.randn_like(weight)
+    weight.grad = grad.clone()
+    optimizer.step()
+    square_avg, grad_avg = 0.05 * grad**2, 0.05 * grad  # first step: (1 - alpha) * g^2 and (1 - alpha) * g
+    expected = before - 2.5e-4 * grad / ((square_avg - grad_avg**2).sqrt() + 0.01)
+    torch.testing.assert_close(weight.detach(), expected)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [({"lr": 0.0}, "model.lr"), ({"gamma": 0.0}, "model.gamma"), ({"loss": "l2"}, "model.loss"),
      ({"hidden_sizes": [0]}, "model.hidden_sizes"), ({"adam_eps": 0.0}, "model.adam_eps"),
+     ({"optimizer": "sgd"}, "model.optimizer"), ({"rmsprop_alpha": 1.0}, "model.rmsprop_alpha"),
+     ({"rmsprop_eps": 0.0}, "model.rmsprop_eps"),
      ({"noisy_sigma0": -0.1}, "model.noisy_sigma0"), ({"distributional": True, "atoms": 1}, "model.atoms"),
      ({"distributional": True, "v_min": 10.0, "v_max": 10.0}, "model.v_min")],
 )

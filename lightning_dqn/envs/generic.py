@@ -2,7 +2,7 @@
 
 Any registered id with a ``Discrete`` action space works. ``Discrete`` observations (FrozenLake,
 Taxi, CliffWalking) are one-hot encoded, as the seed does for FrozenLake; ``Box`` observations are
-passed through.
+passed through, except MinAtar's grids, which become channel-first bytes (``lightning_dqn.envs.minatar``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from lightning_dqn.envs.minatar import ChannelFirstBytes, is_minatar, register_minatar
 from lightning_dqn.errors import ConfigError
 
 
@@ -37,6 +38,8 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, **make_kwarg
     Raises ``ConfigError`` naming ``data.env_id`` or ``data.env_kwargs`` when gymnasium refuses them.
     """
     kwargs = {**(env_kwargs or {}), **make_kwargs}
+    if is_minatar(env_id):
+        register_minatar(env_id)
     try:
         env = gym.make(env_id, **kwargs)
     except gym.error.Error as err:  # NameNotFound, VersionNotFound, NamespaceNotFound, DeprecatedEnv...
@@ -45,6 +48,8 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, **make_kwarg
         raise ConfigError("data.env_kwargs", f"{env_id!r} rejects {kwargs} ({err})") from None
     if isinstance(env.observation_space, gym.spaces.Discrete):
         env = OneHotObservation(env)
+    elif is_minatar(env_id):
+        env = ChannelFirstBytes(env)
     return env
 
 
