@@ -49,6 +49,15 @@ def test_bootstrap_is_seeded_and_brackets_its_estimate():
     assert bootstrap(scores, aggregate=np.mean, samples=1000).value == pytest.approx(scores.mean())
 
 
+def test_bootstrap_leaves_numpys_global_generator_as_it_found_it():
+    np.random.seed(5)
+    expected = np.random.rand(3)
+    np.random.seed(5)
+    bootstrap([1.0, 2.0, 5.0, 9.0], samples=300, seed=11)
+    bootstrap_improvement([1.0, 2.0], [3.0, 0.5], samples=300, seed=11)
+    np.testing.assert_array_equal(np.random.rand(3), expected)
+
+
 def test_bootstrap_interval_narrows_with_more_runs_and_vanishes_without_spread():
     rng = np.random.default_rng(0)
     few = bootstrap(rng.normal(0.0, 1.0, size=5), samples=2000)
