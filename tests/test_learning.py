@@ -1,6 +1,7 @@
 """End to end: DQN learns the deterministic lake and plays it perfectly; the README's first
 command solves the slippery one."""
 
+import json
 import math
 import re
 
@@ -48,5 +49,12 @@ def test_the_readmes_first_command_solves_slippery_frozenlake(tmp_path):
     solved = re.search(r"Solved in (\d+) frames!", result.stdout)
     assert solved, result.stdout[-2000:]
     assert int(solved[1]) <= FROZENLAKE_FRAME_BUDGET
+    # ... and exactly where the README's results say seed 0 got there: a change that moves it changed
+    # learning, and must re-measure the results (benchmarks/reproduce.py) before it lands.
+    recorded = json.loads((ROOT / "benchmarks" / "results" / "reproduce.json").read_text())["frozenlake"]
+    (seed0,) = [run for run in recorded["runs"] if run["seed"] == 0]
+    assert int(solved[1]) == seed0["solved_frames"], (
+        f"seed 0 solved in {solved[1]} frames; the README's results say {seed0['solved_frames']}"
+    )
     # stdout is a pipe here: progress lines in the lecture's style show where the run was
     assert re.search(r"\n\d+: done \d+ episodes, mean reward [\d.]+, eps [\d.]+, speed \d+ f/s\n", result.stdout)
