@@ -4,6 +4,7 @@ import math
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -53,6 +54,7 @@ def test_time_limit_through_env_kwargs():
 
 
 def test_without_the_package_one_line_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(gym, "registry", {})  # as before any MinAtar id was registered
     monkeypatch.setitem(sys.modules, "minatar.gym", None)  # import fails as if not installed
     with pytest.raises(ConfigError, match=r"data.env_id: 'MinAtar/Pong-v0' needs the MinAtar package: pip install"):
         register_minatar("MinAtar/Pong-v0")
