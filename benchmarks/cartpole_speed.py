@@ -1,4 +1,4 @@
-"""CartPole-v1 training throughput on CPU: a hand-written PyTorch DQN loop vs. lightning_dqn.
+"""CartPole-v1 training throughput on CPU (or one GPU): a hand-written PyTorch DQN loop vs. lightning_dqn.
 
 Why: DESIGN.md ("Speed") sets the bar as a plain PyTorch DQN loop (CleanRL's ``dqn.py``) run side by
 side at the same hyperparameters. This script runs both in one process, on one thread each, and
@@ -10,6 +10,7 @@ MSE TD loss, hard target copy every 500 frames, batch 128, epsilon 1.0 -> 0.05 l
 frames, learning starts after 10_000 frames, one gradient step every 10 frames.
 
     python benchmarks/cartpole_speed.py --frames 50000 --threads 1
+    python benchmarks/cartpole_speed.py --frames 50000 --threads 1 --device cuda   # both runs on the GPU
 
 ``--vec-envs 8`` (the default) adds a third row, lightning_dqn with ``data.num_envs=8``; 0 skips it.
 ``--prioritized`` adds a row with prioritized replay (``data.prioritized=true``), its cost over uniform.
@@ -110,14 +111,14 @@ def mlp(obs_dim: int, n_actions: int) -> nn.Module:
     )  # fmt: skip
 
 
-def run_plain(frames: int, seed: int) -> Result:
+def run_plain(frames: int, seed: int, device: str = "cpu") -> Result:
     """The loop a researcher writes by hand: act, store, every TRAIN_EVERY frames one Adam step."""
     start = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     env = gym.make("CartPole-v1")
     obs_dim, n_actions = env.observation_space.shape[0], int(env.action_space.n)
-    q_net, target_net = mlp(obs_dim, n_actions), mlp(obs_dim, n_actions)
+    q_net, target_net = mlp(obs_dim, n_actions).to(device), mlp(obs_dim, n_actions).to(device)
     target_net.load_state_dict(q_net.state_dict())
     optimizer = torch.optim.Adam(q_net.parameters(), lr=LR)
     buffer = RingBuffer(BUFFER_SIZE, obs_dim)
@@ -132,7 +133,7 @@ def run_plain(frames: int, seed: int) -> Result:
             action = int(rng.integers(n_actions))
         else:
             with torch.no_grad():
-                action = int(q_net(torch.from_numpy(obs).unsqueeze(0)).argmax(1).item())
+                action = int(q_net(torch.from_numpy(obs).unsqueeze(0).to(device)).argmax(1).item())
         next_obs, reward, terminated, truncated, _ = env.step(action)
         buffer.add(obs, action, reward, next_obs, terminated)  # truncated: bootstrap from next_obs
         episode_return += reward
@@ -145,7 +146,8 @@ def run_plain(frames: int, seed: int) -> Result:
         if frame == LEARNING_STARTS:
             warm_start = time.perf_counter()
         if frame > LEARNING_STARTS and frame % TRAIN_EVERY == 0:
-            b_obs, b_action, b_reward, b_next, b_term = buffer.sample(rng, BATCH_SIZE)
+            sample = buffer.sample(rng, BATCH_SIZE)
+            b_obs, b_action, b_reward, b_next, b_term = (t.to(device, non_blocking=True) for t in sample)
             with torch.no_grad():
                 target = b_reward + GAMMA * target_net(b_next).max(1).values * (1.0 - b_term)
             q_sa = q_net(b_obs).gather(1, b_action.unsqueeze(1)).squeeze(1)
@@ -157,6 +159,8 @@ def run_plain(frames: int, seed: int) -> Result:
         if frame > LEARNING_STARTS and frame % TARGET_EVERY == 0:
             target_net.load_state_dict(q_net.state_dict())
 
+    if device != "cpu":
+        torch.cuda.synchronize()
     end = time.perf_counter()
     env.close()
     mean = float(np.mean(returns)) if returns else float("nan")
@@ -178,7 +182,8 @@ class WarmupClock(pl.Callback):
 
 
 def run_lightning(
-    frames: int, seed: int, num_envs: int = 1, prioritized: bool = False, variant: str | None = None
+    frames: int, seed: int, num_envs: int = 1, prioritized: bool = False, variant: str | None = None,
+    device: str = "cpu",
 ) -> Result:
     """The same hyperparameters through DQN, DQNDataModule, the callbacks and a real Trainer.
 
@@ -207,7 +212,7 @@ def run_lightning(
     with tempfile.TemporaryDirectory() as root:
         trainer = pl.Trainer(
             max_steps=(frames - LEARNING_STARTS) // TRAIN_EVERY,
-            accelerator="cpu",
+            accelerator="gpu" if device == "cuda" else "cpu",
             devices=1,
             logger=False,
             enable_checkpointing=False,
@@ -235,6 +240,11 @@ def run_lightning(
 
 
 # ----------------------------------------------------------------------------- report
+def device_name(device: str) -> str:
+    """``CPU`` or the GPU's name, for the table's title line."""
+    return torch.cuda.get_device_name() if device == "cuda" else "CPU"
+
+
 def print_table(results: list[Result]) -> None:
     header = (
         f"{'run':<34}{'frames':>8}{'steps':>7}{'wall s':>8}{'fps':>8}{'fps warm':>10}{'ms/update warm':>16}"
@@ -260,6 +270,7 @@ def main() -> None:
     parser.add_argument("--vec-envs", type=int, default=8, help="num_envs of the extra lightning_dqn row; 0 skips")
     parser.add_argument("--prioritized", action="store_true", help="add a row with prioritized replay")
     parser.add_argument("--rainbow", action="store_true", help="add rows with noisy layers, C51, and all six Rainbow parts")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every run's networks live")
     args = parser.parse_args()
     if args.frames < LEARNING_STARTS + TRAIN_EVERY:
         parser.error(f"--frames must be at least {LEARNING_STARTS + TRAIN_EVERY} (warm-up + one step)")
@@ -269,15 +280,16 @@ def main() -> None:
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # "GPU available: ..." lines
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
-    results = [run_plain(args.frames, args.seed), run_lightning(args.frames, args.seed)]
+    on = {"device": args.device}
+    results = [run_plain(args.frames, args.seed, **on), run_lightning(args.frames, args.seed, **on)]
     if args.vec_envs > 1:
-        results.append(run_lightning(args.frames, args.seed, num_envs=args.vec_envs))
+        results.append(run_lightning(args.frames, args.seed, num_envs=args.vec_envs, **on))
     if args.prioritized:
-        results.append(run_lightning(args.frames, args.seed, prioritized=True))
+        results.append(run_lightning(args.frames, args.seed, prioritized=True, **on))
     if args.rainbow:
-        results += [run_lightning(args.frames, args.seed, variant=name) for name in RAINBOW_ROWS]
+        results += [run_lightning(args.frames, args.seed, variant=name, **on) for name in RAINBOW_ROWS]
     assert torch.get_num_threads() == args.threads, "something changed the torch thread count"
-    print(f"CartPole-v1, {args.frames} frames, torch threads {args.threads}, CPU, seed {args.seed}")
+    print(f"CartPole-v1, {args.frames} frames, torch threads {args.threads}, {device_name(args.device)}, seed {args.seed}")
     print_table(results)
 
 

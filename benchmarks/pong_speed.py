@@ -1,4 +1,4 @@
-"""Pong training throughput on CPU: lightning_dqn on both Atari back ends vs. a hand-written PyTorch loop.
+"""Pong training throughput on CPU (or one GPU): lightning_dqn on both Atari back ends vs. a hand-written PyTorch loop.
 
 Why: on Pong the convolution update, not the emulator, sets the pace, so the question is what the
 framework (Lightning's loop, TorchRL's buffer, the frame-once replay that rebuilds stacks and n-step
@@ -18,6 +18,7 @@ test, not a training run.
 
     python benchmarks/pong_speed.py --updates 1500 --threads 2
     python benchmarks/pong_speed.py --updates 1500 --threads 2 --skip-plain --backends vector --prioritized
+    python benchmarks/pong_speed.py --updates 3000 --threads 2 --backends vector --device cuda   # networks on the GPU
 
 ``--prioritized`` adds a row with prioritized replay on the vector back end: the cost of drawing by
 priority and writing TD errors back. ``--rainbow`` adds three vector-back-end rows: noisy layers, C51
@@ -116,7 +117,7 @@ class StackReplay:
         return tuple(torch.from_numpy(a[idx]) for a in arrays)
 
 
-def run_plain(updates: int, replay_start: int, capacity: int, seed: int) -> Result:
+def run_plain(updates: int, replay_start: int, capacity: int, seed: int, device: str = "cpu") -> Result:
     """The loop a researcher writes by hand around ale_py's vector env: act, store, one Adam step."""
     from ale_py.vector_env import AtariVectorEnv
 
@@ -129,7 +130,7 @@ def run_plain(updates: int, replay_start: int, capacity: int, seed: int) -> Resu
         autoreset_mode=AutoresetMode.NEXT_STEP,
     )  # fmt: skip
     n_actions = int(env.single_action_space.n)
-    q_net = NatureCNN((STACK, 84, 84), n_actions, dueling=True)
+    q_net = NatureCNN((STACK, 84, 84), n_actions, dueling=True).to(device)
     target_net = copy.deepcopy(q_net).requires_grad_(False)
     optimizer = torch.optim.Adam(q_net.parameters(), lr=LR, fused=True)  # the same Adam kernel as lightning_dqn
     replay = StackReplay(capacity)
@@ -144,7 +145,7 @@ def run_plain(updates: int, replay_start: int, capacity: int, seed: int) -> Resu
         greedy = rng.random(NUM_ENVS) >= epsilon
         if greedy.any():
             with torch.no_grad():
-                actions[greedy] = q_net(torch.from_numpy(obs[greedy])).argmax(1).numpy()
+                actions[greedy] = q_net(torch.from_numpy(obs[greedy]).to(device)).argmax(1).cpu().numpy()
         next_obs, reward, terminated, truncated, _ = env.step(actions)
         real = ~resetting
         replay.add(obs[real], actions[real], reward[real], next_obs[real], terminated[real])
@@ -157,7 +158,8 @@ def run_plain(updates: int, replay_start: int, capacity: int, seed: int) -> Resu
         if warm_start is None:
             warm_start, warm_steps = time.perf_counter(), steps
 
-        b_obs, b_action, b_reward, b_next, b_term = replay.sample(rng, BATCH_SIZE)
+        sample = replay.sample(rng, BATCH_SIZE)
+        b_obs, b_action, b_reward, b_next, b_term = (t.to(device, non_blocking=True) for t in sample)
         with torch.no_grad():  # Double DQN: the online net picks a', the target net values it
             best = q_net(b_next).argmax(1, keepdim=True)
             next_value = target_net(b_next).gather(1, best).squeeze(1)
@@ -172,6 +174,8 @@ def run_plain(updates: int, replay_start: int, capacity: int, seed: int) -> Resu
         if grad_steps % (TARGET_EVERY // FRAMES_PER_BATCH) == 0:
             target_net.load_state_dict(q_net.state_dict())
 
+    if device != "cpu":
+        torch.cuda.synchronize()
     end = time.perf_counter()
     env.close()
     return Result("plain (ale vector)", steps, grad_steps, end - start, steps - warm_steps, end - warm_start, episodes)
@@ -196,7 +200,7 @@ class WarmupClock(pl.Callback):
 
 def run_lightning(
     backend: str, updates: int, replay_start: int, buffer_size: int, seed: int, prioritized: bool = False,
-    variant: str | None = None,
+    variant: str | None = None, device: str = "cpu",
 ):  # fmt: skip
     """pong_fast.yaml's model, data and callbacks through a real Trainer; returns the result and buffer.
 
@@ -226,7 +230,7 @@ def run_lightning(
         trainer = pl.Trainer(
             max_steps=updates,
             gradient_clip_val=GRAD_CLIP,
-            accelerator="cpu",
+            accelerator="gpu" if device == "cuda" else "cpu",
             devices=1,
             logger=CSVLogger(root, name="pong_speed"),  # the real run logs too
             enable_checkpointing=False,
@@ -257,6 +261,11 @@ def run_lightning(
 def replay_bytes(buffer: ReplayBuffer) -> tuple[int, int]:
     """Bytes of every tensor the frame-once storage allocated, and its capacity in rows."""
     return round(bytes_per_row(buffer) * buffer.storage.max_size), buffer.storage.max_size
+
+
+def device_name(device: str) -> str:
+    """``CPU`` or the GPU's name, for the table's title line."""
+    return torch.cuda.get_device_name() if device == "cuda" else "CPU"
 
 
 def print_table(results: list[Result]) -> None:
@@ -298,6 +307,7 @@ def main() -> None:
     parser.add_argument("--prioritized", action="store_true", help="add a vector-back-end row with prioritized replay")
     parser.add_argument("--rainbow", action="store_true", help="add vector-back-end rows: noisy, C51, all six Rainbow parts")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every run's networks live")
     args = parser.parse_args()
     if not BATCH_SIZE <= args.replay_start <= args.buffer_size:
         parser.error(f"need {BATCH_SIZE} <= --replay-start <= --buffer-size")
@@ -309,21 +319,22 @@ def main() -> None:
     results: list[Result] = []
     buffer = None
     if not args.skip_plain:
-        results.append(run_plain(args.updates, args.replay_start, args.buffer_size, args.seed))
+        results.append(run_plain(args.updates, args.replay_start, args.buffer_size, args.seed, args.device))
+    on = {"device": args.device}
     for backend in dict.fromkeys(args.backends):
-        result, run_buffer = run_lightning(backend, args.updates, args.replay_start, args.buffer_size, args.seed)
+        result, run_buffer = run_lightning(backend, args.updates, args.replay_start, args.buffer_size, args.seed, **on)
         results.append(result)
         if buffer is None:
             buffer = run_buffer
     if args.prioritized:
-        results.append(run_lightning("vector", args.updates, args.replay_start, args.buffer_size, args.seed, True)[0])
+        results.append(run_lightning("vector", args.updates, args.replay_start, args.buffer_size, args.seed, True, **on)[0])
     if args.rainbow:
         for name in RAINBOW_ROWS:
-            results.append(run_lightning("vector", args.updates, args.replay_start, args.buffer_size, args.seed, variant=name)[0])
+            results.append(run_lightning("vector", args.updates, args.replay_start, args.buffer_size, args.seed, variant=name, **on)[0])
     assert torch.get_num_threads() == args.threads, "something changed the torch thread count"
     print(
         f"{ENV_ID}, {NUM_ENVS} envs, {args.updates} updates after {args.replay_start} steps of warm-up, "
-        f"buffer {args.buffer_size}, torch threads {args.threads}, CPU, seed {args.seed}"
+        f"buffer {args.buffer_size}, torch threads {args.threads}, {device_name(args.device)}, seed {args.seed}"
     )
     print_table(results)
     print_memory(buffer)

@@ -7,7 +7,9 @@ from typing import Any
 
 import gymnasium as gym
 import pytorch_lightning as pl
+import torch
 from gymnasium.wrappers import RecordVideo
+from tensordict import TensorDictBase
 from torch.utils.data import DataLoader
 
 from lightning_dqn.agent import Agent
@@ -328,6 +330,13 @@ class DQNDataModule(pl.LightningDataModule):
         if stage == "fit" and self.agent is not None and not self._envs_closed:
             self.agent.env.close()
             self._envs_closed = True
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """Replay batches reach a GPU from pinned memory, without blocking: the CPU goes on to the
+        next step while the copy runs (Lightning's default copies from pageable memory)."""
+        if device.type == "cuda" and isinstance(batch, TensorDictBase):
+            return batch.pin_memory().to(device, non_blocking=True)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Prioritized replay tracks each training batch as the module will see it (on its device),
