@@ -89,10 +89,42 @@ def window_validity(
     return valid, steps, in_episode
 
 
+def gather_rows(column: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``column[index]`` for an index of any shape, copying whole rows.
+
+    Why not ``column[index]``: torch's advanced indexing copies an 84x84 frame element by element;
+    gathering 32 windows of 7 frames took 1.0 ms here against 0.06 ms with ``index_select``.
+    """
+    return column.index_select(0, index.reshape(-1)).unflatten(0, index.shape)
+
+
+class WindowGatherMixin:
+    """Lets a TorchRL storage gather ``[B, W]`` windows of rows with ``gather_rows``.
+
+    TorchRL's storages index their TensorDict (``rows[index]``, advanced indexing per column);
+    for frame windows that was the largest part of sampling a Pong batch. Other reads (a single
+    row, a slice, ``buffer[i]``) go to TorchRL's own ``get``.
+    """
+
+    def get(self, index):
+        if isinstance(index, torch.Tensor) and index.dim() == 2 and self.initialized:
+            rows = stored_rows(self)
+            return rows.apply(lambda column: gather_rows(column, index), batch_size=index.shape)
+        return super().get(index)
+
+
+class WindowTensorStorage(WindowGatherMixin, LazyTensorStorage):
+    """``LazyTensorStorage`` (rows in RAM) that gathers windows with ``gather_rows``."""
+
+
+class WindowMemmapStorage(WindowGatherMixin, LazyMemmapStorage):
+    """``LazyMemmapStorage`` (rows in memory-mapped files) that gathers windows with ``gather_rows``."""
+
+
 def _bookkeeping(storage: Storage, index: torch.Tensor) -> TensorDict:
     """The four bookkeeping columns at ``index``: gathering whole rows would copy every frame twice."""
     rows = stored_rows(storage)
-    return TensorDict({key: rows.get(key)[index] for key in ROW_KEYS}, batch_size=index.shape)
+    return TensorDict({key: gather_rows(rows.get(key), index) for key in ROW_KEYS}, batch_size=index.shape)
 
 
 def draw_valid_windows(draw, storage: Storage, batch_size: int, num_envs: int, stack: int, n_step: int):
@@ -197,13 +229,26 @@ class StackRebuilder:
     def __init__(self, num_envs: int, stack: int, n_step: int, stacked: bool):
         self.num_envs, self.stack, self.n_step, self.stacked = num_envs, stack, n_step, stacked
 
-    def _observation(self, frames: torch.Tensor, in_episode: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
-        """The observation whose newest frame is window column ``last`` ([B]): S frames, zero-padded."""
-        columns = last[:, None] - torch.arange(self.stack - 1, -1, -1)  # [B, S], oldest first
-        rows = torch.arange(len(frames))[:, None]
-        picked = frames[rows, columns]
-        keep = in_episode[rows, columns].view(*columns.shape, *([1] * (picked.dim() - 2)))
-        picked = picked * keep.to(picked.dtype)
+    def _observation(self, frames: torch.Tensor, in_episode: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+        """The observation made of window columns ``first .. first + S - 1`` ([B]): S frames, oldest
+        first, zeroed where they lie outside the episode.
+
+        One slice per distinct ``first`` (at most ``n_step``; usually one): indexing every sample's
+        columns at once cost 0.6 ms per Pong batch here, slices 0.04 ms."""
+        S = self.stack
+        values = first.unique().tolist()
+        if len(values) == 1:
+            picked = frames[:, values[0] : values[0] + S].clone()
+            keep = in_episode[:, values[0] : values[0] + S]
+        else:
+            picked = frames.new_empty((len(frames), S, *frames.shape[2:]))
+            keep = torch.empty((len(frames), S), dtype=torch.bool)
+            for value in values:
+                rows = (first == value).nonzero().squeeze(1)
+                picked[rows] = frames[rows, value : value + S]
+                keep[rows] = in_episode[rows, value : value + S]
+        if not keep.all():
+            picked[~keep] = 0
         return picked if self.stacked else picked[:, -1]
 
     def __call__(self, rows: TensorDict) -> TensorDict:
@@ -216,7 +261,7 @@ class StackRebuilder:
         last_step = start + steps - 1  # the row whose step ended the m-step stretch
         rewards = rows["reward"][:, start : start + self.n_step]
         next_part = {
-            "observation": self._observation(frames, in_episode, start + steps),
+            "observation": self._observation(frames, in_episode, steps),
             "terminated": rows["terminated"][batch, last_step],
             "truncated": rows["truncated"][batch, last_step],
         }
@@ -227,7 +272,7 @@ class StackRebuilder:
             next_part["steps"] = steps
         return TensorDict(
             {
-                "observation": self._observation(frames, in_episode, torch.full_like(steps, start)),
+                "observation": self._observation(frames, in_episode, torch.zeros_like(steps)),
                 "action": rows["action"][:, start],
                 "next": next_part,
             },
@@ -289,9 +334,9 @@ def make_frame_replay(
     beta, eps)`` of prioritized replay; unset = uniform. ``generator``: what sampling draws from.
     """
     if memmap_dir is None:
-        storage: Storage = LazyTensorStorage(capacity)
+        storage: Storage = WindowTensorStorage(capacity)
     else:
-        storage = LazyMemmapStorage(capacity, scratch_dir=str(memmap_dir), existsok=True)
+        storage = WindowMemmapStorage(capacity, scratch_dir=str(memmap_dir), existsok=True)
     return ReplayBuffer(
         storage=storage,
         sampler=(
@@ -308,6 +353,9 @@ def make_frame_replay(
 __all__ = [
     "FrameWindowSampler",
     "PrioritizedFrameWindowSampler",
+    "WindowMemmapStorage",
+    "WindowTensorStorage",
+    "gather_rows",
     "draw_valid_windows",
     "bytes_per_row",
     "stored_rows",
