@@ -13,7 +13,17 @@ import torch
 from lightning_dqn.agent import Agent
 from lightning_dqn.envs.atari import AtariOptions, make_atari_vector_env
 from lightning_dqn.envs.generic import make_vector_env
-from lightning_dqn.replay.frames import FrameWriter, bytes_per_row, make_frame_replay, stored_rows
+from tensordict import TensorDict
+from torchrl.data import LazyMemmapStorage, LazyTensorStorage, ReplayBuffer
+
+from lightning_dqn.replay.frames import (
+    FrameWriter,
+    WindowMemmapStorage,
+    WindowTensorStorage,
+    bytes_per_row,
+    make_frame_replay,
+    stored_rows,
+)
 
 
 class RecordingWriter(FrameWriter):
@@ -129,3 +139,29 @@ def test_memmap_storage_keeps_rows_on_disk(tmp_path):
     # One row per env step: the 200 transitions plus one last-observation row per finished episode.
     assert 200 < len(buffer) <= 200 + agent.episodes and buffer.sample()["observation"].shape == (32, 4)
     assert sum(f.stat().st_size for f in tmp_path.rglob("*.memmap")) >= 1000 * 4 * 4
+
+
+@pytest.mark.parametrize("memmap", [False, True])
+def test_window_storages_gather_exactly_what_torchrl_storages_gather(memmap, tmp_path):
+    # Filled part only (60 of 100 rows), frames and bookkeeping columns, windows and single rows.
+    rows = TensorDict(
+        {
+            "frame": torch.randint(0, 255, (60, 84, 84), dtype=torch.uint8),
+            "reward": torch.randn(60),
+            "row_id": torch.arange(60),
+            "terminated": torch.rand(60) < 0.1,
+        },
+        batch_size=[60],
+    )
+    if memmap:
+        theirs, ours = LazyMemmapStorage(100, scratch_dir=tmp_path / "a"), WindowMemmapStorage(100, scratch_dir=tmp_path / "b")
+    else:
+        theirs, ours = LazyTensorStorage(100), WindowTensorStorage(100)
+    for storage in (theirs, ours):
+        ReplayBuffer(storage=storage).extend(rows)
+    windows = torch.randint(0, 60, (32, 7))
+    for index in (windows, windows[:, 0], 5):
+        expected, got = theirs.get(index), ours.get(index)
+        assert got.batch_size == expected.batch_size
+        for key in rows.keys():
+            assert torch.equal(got[key], expected[key]) and got[key].dtype == expected[key].dtype
