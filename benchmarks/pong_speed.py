@@ -19,6 +19,10 @@ test, not a training run.
     python benchmarks/pong_speed.py --updates 1500 --threads 2
     python benchmarks/pong_speed.py --updates 1500 --threads 2 --skip-plain --backends vector --prioritized
     python benchmarks/pong_speed.py --updates 3000 --threads 2 --backends vector --device cuda   # networks on the GPU
+    python benchmarks/pong_speed.py --updates 1000 --threads 2 --backends vector --greedy        # acting as late in a run
+
+``--greedy`` sets epsilon to 0.01 after the warm-up (otherwise it falls from 1 and stays near 1 in a
+short benchmark), so every agent step runs the CNN forward as a late training run does.
 
 ``--prioritized`` adds a row with prioritized replay on the vector back end: the cost of drawing by
 priority and writing TD errors back. ``--rainbow`` adds three vector-back-end rows: noisy layers, C51
@@ -117,7 +121,9 @@ class StackReplay:
         return tuple(torch.from_numpy(a[idx]) for a in arrays)
 
 
-def run_plain(updates: int, replay_start: int, capacity: int, seed: int, device: str = "cpu") -> Result:
+def run_plain(
+    updates: int, replay_start: int, capacity: int, seed: int, device: str = "cpu", greedy: bool = False
+) -> Result:
     """The loop a researcher writes by hand around ale_py's vector env: act, store, one Adam step."""
     from ale_py.vector_env import AtariVectorEnv
 
@@ -140,12 +146,12 @@ def run_plain(updates: int, replay_start: int, capacity: int, seed: int, device:
     warm_start = None
 
     while grad_steps < updates:
-        epsilon = max(EPS_FINAL, EPS_START - steps / EPS_DECAY) if warm_start is not None else 1.0
+        epsilon = max(EPS_FINAL, (EPS_FINAL if greedy else EPS_START) - steps / EPS_DECAY) if warm_start is not None else 1.0
         actions = rng.integers(n_actions, size=NUM_ENVS)
-        greedy = rng.random(NUM_ENVS) >= epsilon
-        if greedy.any():
+        by_net = rng.random(NUM_ENVS) >= epsilon
+        if by_net.any():
             with torch.no_grad():
-                actions[greedy] = q_net(torch.from_numpy(obs[greedy]).to(device)).argmax(1).cpu().numpy()
+                actions[by_net] = q_net(torch.from_numpy(obs[by_net]).to(device)).argmax(1).cpu().numpy()
         next_obs, reward, terminated, truncated, _ = env.step(actions)
         real = ~resetting
         replay.add(obs[real], actions[real], reward[real], next_obs[real], terminated[real])
@@ -200,7 +206,7 @@ class WarmupClock(pl.Callback):
 
 def run_lightning(
     backend: str, updates: int, replay_start: int, buffer_size: int, seed: int, prioritized: bool = False,
-    variant: str | None = None, device: str = "cpu",
+    variant: str | None = None, device: str = "cpu", greedy: bool = False,
 ):  # fmt: skip
     """pong_fast.yaml's model, data and callbacks through a real Trainer; returns the result and buffer.
 
@@ -240,7 +246,7 @@ def run_lightning(
             limit_val_batches=0,
             default_root_dir=root,
             callbacks=[
-                EpsilonSchedule(EPS_START, EPS_FINAL, decay_frames=EPS_DECAY),
+                EpsilonSchedule(EPS_FINAL if greedy else EPS_START, EPS_FINAL, decay_frames=EPS_DECAY),
                 TargetNetworkSync(every_frames=TARGET_EVERY),
                 ExperienceLogger(),
                 clock,
@@ -308,6 +314,7 @@ def main() -> None:
     parser.add_argument("--rainbow", action="store_true", help="add vector-back-end rows: noisy, C51, all six Rainbow parts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every run's networks live")
+    parser.add_argument("--greedy", action="store_true", help=f"epsilon {EPS_FINAL} after the warm-up: every step acts with the CNN")
     args = parser.parse_args()
     if not BATCH_SIZE <= args.replay_start <= args.buffer_size:
         parser.error(f"need {BATCH_SIZE} <= --replay-start <= --buffer-size")
@@ -319,8 +326,8 @@ def main() -> None:
     results: list[Result] = []
     buffer = None
     if not args.skip_plain:
-        results.append(run_plain(args.updates, args.replay_start, args.buffer_size, args.seed, args.device))
-    on = {"device": args.device}
+        results.append(run_plain(args.updates, args.replay_start, args.buffer_size, args.seed, args.device, args.greedy))
+    on = {"device": args.device, "greedy": args.greedy}
     for backend in dict.fromkeys(args.backends):
         result, run_buffer = run_lightning(backend, args.updates, args.replay_start, args.buffer_size, args.seed, **on)
         results.append(result)
@@ -333,7 +340,8 @@ def main() -> None:
             results.append(run_lightning("vector", args.updates, args.replay_start, args.buffer_size, args.seed, variant=name, **on)[0])
     assert torch.get_num_threads() == args.threads, "something changed the torch thread count"
     print(
-        f"{ENV_ID}, {NUM_ENVS} envs, {args.updates} updates after {args.replay_start} steps of warm-up, "
+        f"{ENV_ID}, {NUM_ENVS} envs, {args.updates} updates after {args.replay_start} steps of warm-up"
+        f"{', greedy (epsilon 0.01)' if args.greedy else ''}, "
         f"buffer {args.buffer_size}, torch threads {args.threads}, {device_name(args.device)}, seed {args.seed}"
     )
     print_table(results)

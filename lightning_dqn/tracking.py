@@ -1,7 +1,8 @@
 """Experiment tracking: Weights & Biases by default, offline unless an account is configured.
 
 - ``DQNWandbLogger`` is Lightning's ``WandbLogger`` with three defaults a research run needs: it
-  goes online only when ``WANDB_API_KEY`` is set or ``WANDB_MODE=online`` (otherwise the run is
+  goes online only when ``WANDB_API_KEY`` is set, ``WANDB_MODE=online`` or a ``wandb agent``
+  started the process (otherwise the run is
   written under ``save_dir/wandb/offline-run-*``, to ``wandb sync`` later); every metric is plotted
   against ``frames`` (``define_metric``), so runs with different ``num_envs`` or replay ratios line
   up; and checkpoints are uploaded as artifacts only when asked (``log_model``).
@@ -26,18 +27,23 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def wandb_goes_online() -> bool:
-    """Online with ``WANDB_MODE=online`` or an API key (unless ``WANDB_MODE`` says otherwise)."""
+    """Online with ``WANDB_MODE=online``, an API key, or inside a ``wandb agent`` run (the agent
+    sets ``WANDB_SWEEP_ID``; its run lives on the server), unless ``WANDB_MODE`` says otherwise."""
     mode = os.environ.get("WANDB_MODE", "").lower()
     if mode:
         return mode == "online"
-    return bool(os.environ.get("WANDB_API_KEY"))
+    return bool(os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_SWEEP_ID"))
 
 
 class DQNWandbLogger(WandbLogger):
     """``WandbLogger`` that runs offline without an account and plots everything against frames.
 
+    Inside a ``wandb agent`` run it joins the agent's run: ``wandb.init`` takes the run id, the sweep
+    and the sweep's values from the agent's environment (``WANDB_RUN_ID``, ``WANDB_SWEEP_ID``,
+    ``WANDB_SWEEP_PARAM_PATH``), and the project from ``WANDB_PROJECT`` unless ``project`` is set.
+
     Args:
-        project: W&B project.
+        project: W&B project; unset: ``WANDB_PROJECT``, else ``lightning_dqn``.
         save_dir: Where W&B writes (``<save_dir>/wandb/``) and where run directories go
             (``<save_dir>/<project>/<run id>/`` with ``config.yaml``, ``checkpoints/``, ``videos/``).
         name: Run name; the CLI fills in ``<env>-<variant>-seed<seed>`` when unset.
@@ -51,7 +57,7 @@ class DQNWandbLogger(WandbLogger):
 
     def __init__(
         self,
-        project: str = "lightning_dqn",
+        project: str | None = None,
         save_dir: str = "runs",
         name: str | None = None,
         group: str | None = None,
@@ -69,7 +75,7 @@ class DQNWandbLogger(WandbLogger):
                 "offline runs keep their checkpoints under runs/",
             )
         super().__init__(
-            project=project,
+            project=project or os.environ.get("WANDB_PROJECT") or "lightning_dqn",
             save_dir=save_dir,
             name=name,
             group=group,

@@ -58,10 +58,12 @@ def _items(updates) -> dict[str, Any]:
 
 @dataclass
 class OfflineRun:
-    """What one offline run recorded: its name, group, config, history rows and artifacts."""
+    """What one offline run recorded: its name, group, ids, config, history rows and artifacts."""
 
     name: str = ""
     group: str = ""
+    run_id: str = ""
+    sweep_id: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     metric_steps: dict[str, str] = field(default_factory=dict)  # define_metric: metric glob -> x-axis
@@ -84,6 +86,7 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run.name, run.group = record.run.display_name, record.run.run_group
+            run.run_id, run.sweep_id = record.run.run_id, record.run.sweep_id
             run.config.update(_items(record.run.config.update))
         elif kind == "config":
             run.config.update(_items(record.config.update))

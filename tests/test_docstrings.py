@@ -16,6 +16,7 @@ MODULES = [
     "lightning_dqn.callbacks.progress",
     "lightning_dqn.callbacks.reward_bound",
     "lightning_dqn.cli",
+    "lightning_dqn.ablation.sweep",
 ]
 
 

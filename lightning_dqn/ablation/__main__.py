@@ -1,4 +1,4 @@
-"""``python -m lightning_dqn.ablation run <study.yaml>`` and ``... report <study dir>``."""
+"""``python -m lightning_dqn.ablation run <study.yaml>``, ``... report <study dir>`` and ``... sweep <study.yaml>``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from lightning_dqn.ablation.report import report
 from lightning_dqn.ablation.runner import StudyInterrupted, run_study
 from lightning_dqn.ablation.study import load_study
+from lightning_dqn.ablation.sweep import write_sweep
 from lightning_dqn.errors import ConfigError
 
 
@@ -28,7 +29,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     rep = commands.add_parser("report", help="collect a study's finished runs into CSVs and a table")
     rep.add_argument("study_dir", help="the study's directory, e.g. runs/ablations/cartpole_components")
     rep.add_argument("--bootstrap-samples", type=int, default=2000, help="resamples behind each interval")
+    sweep = commands.add_parser("sweep", help="write the study as a W&B sweep file (for wandb sweep / wandb agent)")
+    sweep.add_argument("study", help="the study file, e.g. experiments/ablations/cartpole_components.yaml")
+    sweep.add_argument("--out", default=None, help="the sweep file to write (default: <study name>.sweep.yaml here)")
+    sweep.add_argument("--project", default="lightning_dqn", help="the W&B project of the sweep and its runs")
     return parser.parse_args(argv)
+
+
+def sweep(args: argparse.Namespace) -> None:
+    """Writes the sweep file and says what to run next."""
+    study = load_study(args.study)
+    path = write_sweep(study, Path(args.out or f"{study.name}.sweep.yaml"), project=args.project)
+    runs = len(study.variants) * len(study.seeds)
+    search = f", then {study.search['method']} search" if study.search else ""
+    print(f"written: {path} ({runs} runs: {len(study.variants)} variants x {len(study.seeds)} seeds{search})")
+    print(f"next, with a W&B account: wandb sweep {path}   then the `wandb agent ...` command it prints")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -47,6 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     the exit code is 1 when a run failed."""
     args = parse_args(argv)
     try:
+        if args.command == "sweep":
+            sweep(args)
+            return
         if args.bootstrap_samples < 1:
             raise ConfigError("--bootstrap-samples", f"must be >= 1, got {args.bootstrap_samples}")
         if args.command == "run":

@@ -12,6 +12,10 @@ A study file is YAML (see ``experiments/ablations/``)::
     variants:                      # name -> its own overrides, on top of the common ones
       double_q: {}
       no_double_q: {model.double_q: false}
+    search:                        # optional, for W&B sweeps only (``ablation sweep``; ``run`` ignores it)
+      method: random               # random, bayes or grid, over the variants, seeds and these parameters
+      parameters: {model.lr: {distribution: log_uniform_values, min: 1.0e-4, max: 1.0e-2}}
+      run_cap: 50
 
 Each (variant, seed) becomes one ordinary ``python -m lightning_dqn fit`` command, so a run of a
 study is exactly a run a user could type, and a study is reproduced from its file alone.
@@ -20,6 +24,7 @@ study is exactly a run a user could type, and a study is reproduced from its fil
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -33,7 +38,9 @@ from lightning_dqn.errors import ConfigError, require
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_METRIC = "eval/return_mean"
 DEFAULT_FINAL_EVALUATIONS = 3
-FIELDS = ("name", "configs", "seeds", "baseline", "metric", "final_evaluations", "overrides", "variants")
+FIELDS = ("name", "configs", "seeds", "baseline", "metric", "final_evaluations", "overrides", "variants", "search")
+SEARCH_FIELDS = ("method", "parameters", "metric", "run_cap")
+SEARCH_METHODS = ("grid", "random", "bayes")
 
 
 @dataclass(frozen=True)
@@ -58,14 +65,23 @@ class Study:
     metric: str = DEFAULT_METRIC
     final_evaluations: int = DEFAULT_FINAL_EVALUATIONS
     overrides: dict[str, Any] = field(default_factory=dict)
+    search: dict[str, Any] | None = None
     source: Path | None = None
 
-    def variant_arguments(self, variant: str) -> list[str]:
-        """``--config ...`` then ``--key value`` for the common overrides, then the variant's own."""
+    def common_arguments(self, configs_relative_to: Path | None = None) -> list[str]:
+        """``--config ...`` for each config, then ``--key value`` for the common overrides."""
         args: list[str] = []
         for config in self.configs:
-            args += ["--config", str(config)]
-        for key, value in {**self.overrides, **self.variants[variant]}.items():
+            path = os.path.relpath(config, configs_relative_to) if configs_relative_to is not None else config
+            args += ["--config", str(path)]
+        for key, value in self.overrides.items():
+            args += [f"--{key}", cli_value(value)]
+        return args
+
+    def variant_arguments(self, variant: str) -> list[str]:
+        """The common arguments, then ``--key value`` for the variant's own overrides."""
+        args = self.common_arguments()
+        for key, value in self.variants[variant].items():
             args += [f"--{key}", cli_value(value)]
         return args
 
@@ -109,6 +125,34 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
             f"study), got {key!r}",
         )
     return dict(value)
+
+
+def _search(value: Any) -> dict[str, Any] | None:
+    """The optional ``search`` section, checked: W&B's method, and parameters by dotted config key."""
+    if value is None:
+        return None
+    require(isinstance(value, dict), "search", f"must be a mapping with {', '.join(SEARCH_FIELDS)}, got {value!r}")
+    unknown = sorted(set(value) - set(SEARCH_FIELDS))
+    require(not unknown, f"search.{unknown[0]}" if unknown else "", f"unknown field; allowed: {', '.join(SEARCH_FIELDS)}")
+    method = value.get("method")
+    require(method in SEARCH_METHODS, "search.method", f"must be one of {', '.join(SEARCH_METHODS)}, got {method!r}")
+    parameters = _mapping(value.get("parameters"), "search.parameters")
+    require(len(parameters) > 0, "search.parameters", "must name at least one dotted config key to search over")
+    for key, spec in parameters.items():
+        require(
+            isinstance(spec, dict) and bool(set(spec) & {"values", "value", "min", "max", "distribution"}),
+            f"search.parameters.{key}",
+            f"must be a W&B parameter such as {{values: [...]}} or {{min: ..., max: ...}}, got {spec!r}",
+        )
+    cap = value.get("run_cap")
+    require(cap is None or (isinstance(cap, int) and cap >= 1), "search.run_cap", f"must be an integer >= 1, got {cap!r}")
+    metric = value.get("metric")
+    require(
+        metric is None or (isinstance(metric, dict) and set(metric) <= {"name", "goal"} and "name" in metric),
+        "search.metric",
+        f"must be {{name: <logged metric>, goal: maximize|minimize}}, got {metric!r}",
+    )
+    return {**value, "parameters": parameters}
 
 
 def load_study(path: str | Path) -> Study:
@@ -171,6 +215,7 @@ def load_study(path: str | Path) -> Study:
         metric=metric,
         final_evaluations=final,
         overrides=_mapping(raw.get("overrides"), "overrides"),
+        search=_search(raw.get("search")),
         source=path.resolve(),
     )
 
