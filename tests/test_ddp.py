@@ -1,8 +1,14 @@
-"""DDP on CPU: two processes, each with its own envs and buffer, stop together at the bound."""
+"""DDP on CPU: two processes (Lightning's launch, or two nodes under torchrun), each with its own envs
+and buffer, stop together at the bound."""
+
+import os
+import socket
+import subprocess
+import sys
 
 import yaml
 
-from test_cli import NONSLIPPERY, run_cli
+from test_cli import NONSLIPPERY, ROOT, run_cli
 
 
 def test_two_process_ddp_run_solves_and_both_ranks_stop_together(tmp_path):
@@ -15,3 +21,41 @@ def test_two_process_ddp_run_solves_and_both_ranks_stop_together(tmp_path):
     config = yaml.safe_load((tmp_path / "runs" / "config.yaml").read_text())
     assert str(config["trainer"]["devices"]) == "2" and config["trainer"]["strategy"] == "ddp"
     assert (tmp_path / "runs" / "checkpoints" / "best.ckpt").is_file()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_under_torchrun_solve_with_one_run_directory_config_and_wandb_run(tmp_path):
+    # Two "nodes" on this machine (gloo over loopback): the README's torchrun command, once per node.
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    env.pop("WANDB_API_KEY", None)
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+                "--node_rank", str(rank), "--master_addr", "127.0.0.1", "--master_port", str(port),
+                "-m", "lightning_dqn", "fit", "--config", NONSLIPPERY, "--trainer.accelerator", "cpu",
+                "--trainer.devices", "1", "--trainer.num_nodes", "2", "--trainer.strategy", "ddp",
+            ],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        for rank in (0, 1)
+    ]
+    try:
+        outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert outputs[0].count("Solved in ") == 1 and "Solved in " not in outputs[1]  # rank 0 reports, both decide
+    (run_dir,) = (tmp_path / "runs" / "lightning_dqn").iterdir()
+    (wandb_run,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
+    assert wandb_run.name.endswith(run_dir.name)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["trainer"]["num_nodes"] == 2 and config["trainer"]["strategy"] == "ddp"
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
