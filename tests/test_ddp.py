@@ -8,6 +8,7 @@ import sys
 
 import yaml
 
+from lightning_dqn.wandb_records import read_offline_run
 from test_cli import NONSLIPPERY, ROOT, run_cli
 
 
@@ -59,3 +60,11 @@ def test_two_nodes_under_torchrun_solve_with_one_run_directory_config_and_wandb_
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["trainer"]["num_nodes"] == 2 and config["trainer"]["strategy"] == "ddp"
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+    # Rank 0's counts, and beside them the sums over both ranks (which play in lockstep: equal frames).
+    run = read_offline_run(wandb_run)
+    rows = [row for row in run.history if "global/frames" in row]
+    assert len(rows) >= 10
+    for row in rows:
+        assert row["global/frames"] == 2 * row["frames"] and row["global/episodes"] >= row["episodes"]
+    assert {"global/reward_100", "reward_100"} <= set(rows[-1])

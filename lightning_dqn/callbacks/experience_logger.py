@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from lightning_dqn.collectives import summed_over_ranks
 from lightning_dqn.log_cadence import is_logging_step
 
 
@@ -24,7 +25,10 @@ class ExperienceLogger(pl.Callback):
     - ``priority_beta`` with prioritized replay (its importance-weight exponent, annealed by frames);
     - ``time_s``: wall seconds of training, carried across resumes, to draw curves against time;
     - ``episode/return`` and ``episode/length`` of every finished training episode, one row each;
-    - ``frames`` next to the evaluation metrics too, so every row has the x-axis W&B plots against.
+    - ``frames`` next to the evaluation metrics too, so every row has the x-axis W&B plots against;
+    - with several processes (DDP), the figures above are rank 0's, and ``global/frames``,
+      ``global/episodes`` (summed over ranks) and ``global/reward_100`` (the mean over every rank's
+      last 100 episodes) sit beside them, gathered in one all-reduce per logging step.
 
     The CLI always adds this callback.
     """
@@ -52,6 +56,8 @@ class ExperienceLogger(pl.Callback):
         if getattr(data, "priority_beta", None) is not None:
             counts["priority_beta"] = data.priority_beta
         pl_module.log_dict(counts, batch_size=1)
+        if trainer.world_size > 1:
+            self._log_over_ranks(trainer, pl_module)
         shown = {}
         if not math.isnan(data.mean_return):
             shown["reward_100"] = data.mean_return
@@ -63,6 +69,16 @@ class ExperienceLogger(pl.Callback):
             pl_module.log_dict(shown, prog_bar=True, batch_size=1)
         self._last_time, self._last_frames = now, data.frames
         self._log_finished_episodes(trainer)
+
+    @staticmethod
+    def _log_over_ranks(trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        data = trainer.datamodule
+        recent = list(data.agent.recent_returns)
+        frames, episodes, returns, count = summed_over_ranks(trainer, [data.frames, data.episodes, sum(recent), len(recent)])
+        totals = {"global/frames": frames, "global/episodes": episodes}
+        if count:
+            totals["global/reward_100"] = returns / count
+        pl_module.log_dict(totals, batch_size=1)
 
     def _log_finished_episodes(self, trainer: pl.Trainer) -> None:
         """One row per training episode finished since the last logging step (at most 100)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from lightning_dqn.collectives import any_rank, decision_interval
 from lightning_dqn.errors import require
 from lightning_dqn.tracking import checkpoint_directory
 
@@ -36,7 +37,10 @@ class RewardBound(pl.Callback):
 
     The seed checks from the first episode; here the stop waits for ``min_episodes`` finished
     episodes, so a lucky first success in FrozenLake (a window of one) cannot end a run. Decisions
-    are reduced across processes, so with DDP all ranks stop at the same step.
+    are reduced across processes, so with DDP all ranks stop at the same step: there, the ranks
+    agree every ``trainer.log_every_n_steps`` steps (one collective for both decisions), so a run
+    stops up to that many steps after its window first reached the bound; one process decides
+    every step.
 
     With ``monitor: eval`` the stop looks at the evaluation mean instead (``eval/return_mean`` of
     the ``data.eval_episodes`` greedy episodes played every ``data.eval_every_frames``), which a
@@ -74,12 +78,16 @@ class RewardBound(pl.Callback):
             data.buffer_in_checkpoints = keep_buffer
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if trainer.global_step % decision_interval(trainer) != 0:
+            return
         data = trainer.datamodule
         new_episode = data.episodes != self._seen_episodes
         self._seen_episodes = data.episodes
         mean = data.mean_return
         improved = new_episode and not math.isnan(mean) and (self.best_mean is None or mean > self.best_mean)
-        if trainer.strategy.reduce_boolean_decision(improved, all=False):
+        solved = self.monitor == "train" and data.episodes >= self.min_episodes and mean >= self.bound
+        any_improved, any_solved = any_rank(trainer, [improved, solved])
+        if any_improved:
             old = 0.0 if self.best_mean is None else self.best_mean
             self.best_mean = mean if improved else self.best_mean
             if self.save_best:
@@ -89,22 +97,22 @@ class RewardBound(pl.Callback):
                 saved = ", model saved" if self.save_best else ""
                 print(f"Best mean reward updated {old:.3f} -> {mean:.3f}{saved}", flush=True)
 
-        if self.monitor == "train":
-            self._stop_if(trainer, data.episodes >= self.min_episodes and mean >= self.bound)
+        if any_solved:
+            self._stop(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.monitor != "eval" or trainer.sanity_checking or trainer.state.fn != "fit":
             return
         eval_mean = trainer.callback_metrics.get("eval/return_mean")
-        self._stop_if(trainer, eval_mean is not None and float(eval_mean) >= self.bound)
+        if any_rank(trainer, [eval_mean is not None and float(eval_mean) >= self.bound])[0]:
+            self._stop(trainer)
 
-    def _stop_if(self, trainer: pl.Trainer, solved: bool) -> None:
-        if trainer.strategy.reduce_boolean_decision(solved, all=False):
-            frames = trainer.datamodule.frames
-            self.solved_at_frame = frames
-            trainer.should_stop = True
-            if trainer.is_global_zero:
-                print(f"Solved in {frames} frames!", flush=True)
+    def _stop(self, trainer: pl.Trainer) -> None:
+        frames = trainer.datamodule.frames
+        self.solved_at_frame = frames
+        trainer.should_stop = True
+        if trainer.is_global_zero:
+            print(f"Solved in {frames} frames!", flush=True)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Runs only when training ends normally (not on an exception or a signal)."""
