@@ -9,7 +9,7 @@ from pathlib import Path
 from lightning_dqn.ablation.report import report
 from lightning_dqn.ablation.runner import StudyInterrupted, run_study
 from lightning_dqn.ablation.study import load_study
-from lightning_dqn.ablation.sweep import write_sweep
+from lightning_dqn.ablation.sweep import sweep_task, write_sweep
 from lightning_dqn.errors import ConfigError
 
 
@@ -33,13 +33,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sweep.add_argument("study", help="the study file, e.g. experiments/ablations/cartpole_components.yaml")
     sweep.add_argument("--out", default=None, help="the sweep file to write (default: <study name>.sweep.yaml here)")
     sweep.add_argument("--project", default="lightning_dqn", help="the W&B project of the sweep and its runs")
+    sweep.add_argument("--task", default=None, help="the task to sweep, for a study across several tasks")
     return parser.parse_args(argv)
 
 
 def sweep(args: argparse.Namespace) -> None:
     """Writes the sweep file and says what to run next."""
     study = load_study(args.study)
-    path = write_sweep(study, Path(args.out or f"{study.name}.sweep.yaml"), project=args.project)
+    task = sweep_task(study, args.task)
+    path = write_sweep(study, Path(args.out or f"{study.run_name(task, '')}.sweep.yaml"), project=args.project, task=task)
     runs = len(study.variants) * len(study.seeds)
     search = f", then {study.search['method']} search" if study.search else ""
     print(f"written: {path} ({runs} runs: {len(study.variants)} variants x {len(study.seeds)} seeds{search})")

@@ -7,9 +7,11 @@ Per run, from its W&B records (offline or not, read locally by ``wandb_records``
 - **auc**: the mean over all its evaluations, the area under its learning curve per evaluation,
   which also rewards learning early.
 
-Per variant, over its seeds: the IQM of each with a bootstrap 95% interval, and the probability
-that a run of it beats a run of the baseline (on the final score). Written to ``curves.csv``,
-``scores.csv``, ``summary.csv`` and ``report.md`` in the study's directory.
+Per variant (and task), over its seeds: the IQM of each with a bootstrap 95% interval, and the
+probability that a run of it beats a run of the baseline (on the final score). A study across
+tasks adds the aggregates over tasks of normalised scores (``across_tasks``). Written to
+``curves.csv``, ``scores.csv``, ``summary.csv`` (and ``across_tasks.csv``), ``report.md`` and the
+PNGs under ``figures/`` (``figures.py``) in the study's directory.
 
 A report never destroys what it summarises: a study kept as CSVs only (its run folders gone, as in
 ``benchmarks/results/ablations/``) is reported from its ``curves.csv``; a directory with neither
@@ -29,13 +31,18 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from lightning_dqn.ablation import figures
+from lightning_dqn.ablation.across_tasks import (
+    AcrossTasks, Scale, across_tasks_table, score_matrices, summarize_across_tasks,
+)  # fmt: skip
 from lightning_dqn.ablation.runner import STUDY_COPY, is_done, read_status
-from lightning_dqn.ablation.study import DEFAULT_FINAL_EVALUATIONS, DEFAULT_METRIC
+from lightning_dqn.ablation.study import DEFAULT_FINAL_EVALUATIONS, DEFAULT_METRIC, SINGLE_TASK
 from lightning_dqn.errors import ConfigError
-from lightning_dqn.scores import Estimate, bootstrap, bootstrap_improvement
+from lightning_dqn.scores import Estimate, bootstrap, bootstrap_curve, bootstrap_improvement
 from lightning_dqn.wandb_records import read_offline_run
 
-CURVE_FIELDS = ("variant", "seed", "metric", "frames", "value")
+CURVE_FIELDS = ("variant", "seed", "metric", "frames", "value")  # and "task" first in a study across tasks
+FIGURES = "figures"
 TRAINING_METRIC = "reward_100"
 
 
@@ -47,6 +54,7 @@ class RunScore:
     auc: float
     evaluations: int
     last_frames: int
+    task: str = SINGLE_TASK
 
 
 @dataclass(frozen=True)
@@ -69,26 +77,45 @@ def study_settings(study_dir: str | Path) -> dict:
     return settings
 
 
-def _run_dirs(study_dir: Path, variant: str) -> list[Path]:
-    dirs = [d for d in (study_dir / variant).glob("seed*") if d.is_dir() and d.name[4:].isdigit()]
+def task_scales(settings: dict) -> dict[str, Scale | None]:
+    """Each task's ``(random, reference)`` from the study file (None where it has no scale); a
+    study without ``tasks`` has one task, ``SINGLE_TASK``."""
+    tasks = settings.get("tasks")
+    if not tasks:
+        return {SINGLE_TASK: None}
+    scales = {}
+    for name, spec in tasks.items():
+        scale = (spec or {}).get("normalize")
+        scales[name] = (float(scale["random"]), float(scale["reference"])) if scale else None
+    return scales
+
+
+def _run_dirs(variant_dir: Path) -> list[Path]:
+    dirs = [d for d in variant_dir.glob("seed*") if d.is_dir() and d.name[4:].isdigit()]
     return sorted(dirs, key=lambda d: int(d.name[4:]))
 
 
-def collect_curves(study_dir: Path, variants: list[str], metric: str) -> tuple[list[dict], dict[str, int]]:
-    """Every finished run's ``metric`` and ``reward_100`` against frames; and failed runs per variant."""
+def collect_curves(
+    study_dir: Path, variants: list[str], metric: str, tasks: list[str] = (SINGLE_TASK,)
+) -> tuple[list[dict], dict[tuple[str, str], int]]:
+    """Every finished run's ``metric`` and ``reward_100`` against frames (rows with a ``task``); and
+    failed runs per (task, variant)."""
     rows: list[dict] = []
-    failed: dict[str, int] = defaultdict(int)
-    for variant in variants:
-        for run_dir in _run_dirs(study_dir, variant):
-            if not is_done(run_dir):
-                failed[variant] += read_status(run_dir) is not None
-                continue
-            (wandb_dir,) = [p.parent for p in run_dir.glob("wandb/*run-*/run-*.wandb")]
-            history = read_offline_run(wandb_dir)
-            seed = int(run_dir.name[4:])
-            for key in dict.fromkeys([metric, TRAINING_METRIC]):
-                for frames, value in history.column(key):
-                    rows.append({"variant": variant, "seed": seed, "metric": key, "frames": int(frames), "value": float(value)})
+    failed: dict[tuple[str, str], int] = defaultdict(int)
+    for task in tasks:
+        for variant in variants:
+            for run_dir in _run_dirs(study_dir / task / variant):
+                if not is_done(run_dir):
+                    failed[(task, variant)] += read_status(run_dir) is not None
+                    continue
+                (wandb_dir,) = [p.parent for p in run_dir.glob("wandb/*run-*/run-*.wandb")]
+                history = read_offline_run(wandb_dir)
+                seed = int(run_dir.name[4:])
+                for key in dict.fromkeys([metric, TRAINING_METRIC]):
+                    for frames, value in history.column(key):
+                        rows.append(
+                            {"task": task, "variant": variant, "seed": seed, "metric": key, "frames": int(frames), "value": float(value)}
+                        )  # fmt: skip
     return rows, dict(failed)
 
 
@@ -104,32 +131,35 @@ def write_csv(path: Path, rows: list[dict], fields, echo=print) -> None:
         shutil.copy2(path, kept)
         echo(f"note: {path} held {held} rows, the new one {len(rows)}; the old file is kept as {kept}")
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(fields))
+        writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
 
 def read_curves(path: str | Path) -> list[dict]:
-    """``curves.csv`` back as rows with numbers where numbers were written."""
+    """``curves.csv`` back as rows with numbers where numbers were written (and a ``task``, ``""``
+    in a study of one task)."""
     with open(path, newline="") as f:
         return [
-            {**row, "seed": int(row["seed"]), "frames": int(row["frames"]), "value": float(row["value"])}
+            {"task": SINGLE_TASK, **row, "seed": int(row["seed"]), "frames": int(row["frames"]), "value": float(row["value"])}
             for row in csv.DictReader(f)
         ]
 
 
 def run_scores(curves: list[dict], metric: str, final_evaluations: int) -> list[RunScore]:
     """One ``RunScore`` per run that logged ``metric`` at least once."""
-    series: dict[tuple[str, int], list[tuple[int, float]]] = defaultdict(list)
+    series: dict[tuple[str, str, int], list[tuple[int, float]]] = defaultdict(list)
     for row in curves:
         if row["metric"] == metric:
-            series[(row["variant"], row["seed"])].append((row["frames"], row["value"]))
+            series[(row.get("task", SINGLE_TASK), row["variant"], row["seed"])].append((row["frames"], row["value"]))
     scores = []
-    for (variant, seed), points in series.items():
+    for (task, variant, seed), points in series.items():
         points.sort()
         values = np.array([v for _, v in points])
         scores.append(
-            RunScore(variant, seed, float(values[-final_evaluations:].mean()), float(values.mean()), len(values), points[-1][0])
+            RunScore(
+                variant, seed, float(values[-final_evaluations:].mean()), float(values.mean()), len(values), points[-1][0], task
+            )
         )
     return scores
 
@@ -167,21 +197,24 @@ def summarize(
 def curve_bands(curves: list[dict], metric: str, samples: int = 500) -> dict[str, tuple[np.ndarray, ...]]:
     """Per variant: frames, and the IQM over seeds of ``metric`` at each, with a bootstrap 95% band.
 
-    Runs of one variant evaluate at the same frames; a point counts the runs that reached it."""
-    points: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    A point counts the runs that reached it (a run stopped at its reward bound ends early); points
+    reached by the same runs share one bootstrap (``scores.bootstrap_curve``), so a band costs
+    one rliable call per distinct set of runs, not one per point."""
+    points: dict[str, dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for row in curves:
         if row["metric"] == metric:
-            points[row["variant"]][row["frames"]].append(row["value"])
+            points[row["variant"]][row["frames"]][row["seed"]] = row["value"]
     bands = {}
     for variant, by_frame in points.items():
         frames = np.array(sorted(by_frame))
-        estimates = [bootstrap(by_frame[f], samples=samples) for f in frames]
-        bands[variant] = (
-            frames,
-            np.array([e.value for e in estimates]),
-            np.array([e.low for e in estimates]),
-            np.array([e.high for e in estimates]),
-        )
+        iqm, low, high = (np.empty(len(frames)) for _ in range(3))
+        groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for i, frame in enumerate(frames):
+            groups[tuple(sorted(by_frame[frame]))].append(i)
+        for seeds, indices in groups.items():
+            values = np.array([[by_frame[frames[i]][seed] for i in indices] for seed in seeds])
+            iqm[indices], low[indices], high[indices] = bootstrap_curve(values, samples=samples)
+        bands[variant] = (frames, iqm, low, high)
     return bands
 
 
@@ -211,45 +244,104 @@ def _estimate_columns(name: str, estimate: Estimate | None) -> dict[str, float |
     return dict(zip((name, f"{name}_low", f"{name}_high"), values))
 
 
+def _summary_rows(summaries: list[VariantSummary], task: str) -> list[dict]:
+    return [
+        {
+            "task": task, "variant": s.variant, "runs": s.runs, "failed": s.failed,
+            **_estimate_columns("final_iqm", s.final),
+            **_estimate_columns("auc_iqm", s.auc),
+            **_estimate_columns("p_better", s.improvement),
+        }
+        for s in summaries
+    ]  # fmt: skip
+
+
+def _across_rows(summaries: list[AcrossTasks]) -> list[dict]:
+    return [
+        {
+            "variant": s.variant, "seeds": s.seeds, "left_out": s.left_out,
+            **{k: v for name, e in s.aggregates.items() for k, v in _estimate_columns(name, e).items()},
+            **_estimate_columns("p_better", s.improvement),
+        }
+        for s in summaries
+    ]  # fmt: skip
+
+
+def write_figures(
+    study_dir: Path, curves: list[dict], scores: list[RunScore], settings: dict, samples: int
+) -> tuple[list[Path], list[AcrossTasks]]:
+    """The study's PNGs under ``figures/``: per-task curves of its metric (and of ``reward_100`` when
+    that is not the metric), aggregate intervals and the performance profile of the final scores
+    (normalised when the study has tasks). Returns the paths and the across-task summaries."""
+    variants, baseline, metric = list(settings["variants"]), settings["baseline"], settings["metric"]
+    scales = task_scales(settings)
+    out = study_dir / FIGURES
+    bands_of = lambda rows, key: curve_bands(rows, key, samples=max(100, samples // 4))  # noqa: E731
+    written = [
+        figures.save(figures.curves(curves, key, variants, baseline, list(scales), bands_of), out / f"curves_{name}.png")
+        for name, key in dict.fromkeys([("metric", metric), ("training", TRAINING_METRIC)])
+        if any(row["metric"] == key for row in curves)
+    ]
+    finals = {(s.task, s.variant, s.seed): s.final for s in scores}
+    matrices = score_matrices(finals, scales, variants)
+    summaries = summarize_across_tasks(matrices, baseline, samples) if matrices else []
+    if summaries:
+        normalised = len(scales) > 1 or any(scale is not None for scale in scales.values())
+        names = ("iqm", "mean", "median", "optimality_gap") if normalised else ("iqm", "mean", "median")
+        xlabel = "normalised final score" if normalised else f"final {metric}"
+        written.append(figures.save(figures.aggregates(summaries, names, xlabel), out / "aggregates.png"))
+        written.append(figures.save(figures.profile(matrices, xlabel, samples=max(100, samples // 4)), out / "profile.png"))
+    return written, summaries
+
+
 def report(study_dir: str | Path, samples: int = 2000, echo=print) -> str:
     """Collects a study's finished runs (or, with none left, its kept ``curves.csv``), writes its
-    CSVs and ``report.md``, returns the table. Raises ``ConfigError`` before writing anything when
-    there is nothing to report."""
+    CSVs, figures and ``report.md``, returns the tables. Raises ``ConfigError`` before writing
+    anything when there is nothing to report."""
     study_dir = Path(study_dir)
     settings = study_settings(study_dir)
     variants = list(settings["variants"])
     metric, final_evaluations, baseline = settings["metric"], settings["final_evaluations"], settings["baseline"]
+    scales = task_scales(settings)
+    across = list(scales) != [SINGLE_TASK]
+    task_column = ("task",) if across else ()
 
-    curves, failed = collect_curves(study_dir, variants, metric)
+    curves, failed = collect_curves(study_dir, variants, metric, list(scales))
     kept_curves = study_dir / "curves.csv"
     if curves:
-        write_csv(kept_curves, curves, CURVE_FIELDS, echo)
+        write_csv(kept_curves, curves, task_column + CURVE_FIELDS, echo)
     elif kept_curves.is_file() and (curves := read_curves(kept_curves)):  # a kept study: its runs are gone, its curves are not
         echo(f"note: no finished run folders in {study_dir}; reporting the {len(curves)} rows of {kept_curves}")
     else:
         unfinished = f" ({sum(failed.values())} failed or interrupted)" if failed else ""
         raise ConfigError("study_dir", f"{study_dir} holds no finished runs{unfinished} and no curves.csv: nothing to report")
     scores = run_scores(curves, metric, final_evaluations)
-    write_csv(study_dir / "scores.csv", [vars(s) for s in scores], RunScore.__dataclass_fields__, echo)
-    summaries = summarize(scores, variants, baseline, failed, samples)
+    score_fields = [f for f in RunScore.__dataclass_fields__ if f != "task"]
+    write_csv(study_dir / "scores.csv", [vars(s) for s in scores], task_column + tuple(score_fields), echo)
+
+    sections, summary_rows = [], []
+    for task in scales:
+        task_failed = {v: n for (t, v), n in failed.items() if t == task}
+        summaries = summarize([s for s in scores if s.task == task], variants, baseline, task_failed, samples)
+        summary_rows += _summary_rows(summaries, task)
+        table = markdown_table(summaries, metric, final_evaluations, baseline, samples)
+        sections.append(f"## Task `{task}` (raw scores)\n\n{table}" if across else table)
     write_csv(
-        study_dir / "summary.csv",
-        [
-            {
-                "variant": s.variant, "runs": s.runs, "failed": s.failed,
-                **_estimate_columns("final_iqm", s.final),
-                **_estimate_columns("auc_iqm", s.auc),
-                **_estimate_columns("p_better", s.improvement),
-            }
-            for s in summaries
-        ],
-        ("variant", "runs", "failed", *_estimate_columns("final_iqm", None), *_estimate_columns("auc_iqm", None),
-         *_estimate_columns("p_better", None)),
+        study_dir / "summary.csv", summary_rows,
+        task_column + ("variant", "runs", "failed", *_estimate_columns("final_iqm", None),
+                       *_estimate_columns("auc_iqm", None), *_estimate_columns("p_better", None)),
         echo,
     )  # fmt: skip
-    table = markdown_table(summaries, metric, final_evaluations, baseline, samples)
-    (study_dir / "report.md").write_text(f"# Ablation study `{settings['name']}`\n\n{table}\n")
-    return table
+    written, across_summaries = write_figures(study_dir, curves, scores, settings, samples)
+    if across and across_summaries:
+        rows = _across_rows(across_summaries)
+        write_csv(study_dir / "across_tasks.csv", rows, list(rows[0]), echo)
+        table = across_tasks_table(across_summaries, scales, baseline, samples)
+        sections.insert(0, f"## Across tasks (normalised final {metric})\n\n{table}")
+    text = "\n\n".join(sections)
+    pictures = "\n".join(f"![{p.stem}]({p.relative_to(study_dir)})" for p in written)
+    (study_dir / "report.md").write_text(f"# Ablation study `{settings['name']}`\n\n{text}\n\n{pictures}\n")
+    return text
 
 
 __all__ = [
@@ -257,6 +349,8 @@ __all__ = [
     "VariantSummary",
     "collect_curves",
     "curve_bands",
+    "task_scales",
+    "write_figures",
     "markdown_table",
     "read_curves",
     "report",

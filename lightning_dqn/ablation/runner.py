@@ -70,40 +70,44 @@ def _last_error_line(text: str) -> str:
     return (errors or lines or ["(no output)"])[-1].removeprefix("error:").strip()
 
 
-def resolve_variant_configs(study: Study, out_dir: Path, workers: int = 1, echo=print) -> dict[str, str]:
-    """Each variant's fully resolved config, from LightningCLI itself; checks it before any run.
+def resolve_variant_configs(study: Study, out_dir: Path, workers: int = 1, echo=print) -> dict[tuple[str, str], str]:
+    """Each (task, variant)'s fully resolved config, from LightningCLI itself; checks it before any run.
 
-    Raises ``ConfigError`` naming the variant when its config does not parse, when the experiment
-    does not log to W&B (the report reads each run's W&B records), or when runs already made for it
-    used other values for any setting; settings a newer lightning_dqn added are noted, not refused.
+    Raises ``ConfigError`` naming the variant (and task) when its config does not parse, when the
+    experiment does not log to W&B (the report reads each run's W&B records), or when runs already
+    made for it used other values for any setting; settings a newer lightning_dqn added are noted,
+    not refused.
     """
     commands = {
-        variant: [sys.executable, "-m", "lightning_dqn", "fit", *study.variant_arguments(variant), "--print_config"]
+        (task, variant): [
+            sys.executable, "-m", "lightning_dqn", "fit", *study.variant_arguments(variant, task), "--print_config"
+        ]
+        for task in study.tasks
         for variant in study.variants
-    }
-    resolved: dict[str, str] = {}
+    }  # fmt: skip
+    resolved: dict[tuple[str, str], str] = {}
     pending = list(commands.items())
-    running: list[tuple[str, subprocess.Popen]] = []
+    running: list[tuple[tuple[str, str], subprocess.Popen]] = []
     while pending or running:
         while pending and len(running) < max(1, workers):
-            variant, command = pending.pop(0)
+            key, command = pending.pop(0)
             proc = subprocess.Popen(command, env=_child_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            running.append((variant, proc))
-        variant, proc = running.pop(0)
+            running.append((key, proc))
+        key, proc = running.pop(0)
         stdout, stderr = proc.communicate()
         if proc.returncode != 0:
-            raise ConfigError(f"variants.{variant}", _last_error_line(stderr or stdout))
-        resolved[variant] = stdout
+            raise ConfigError(_where(*key), _last_error_line(stderr or stdout))
+        resolved[key] = stdout
 
-    for variant, text in resolved.items():
+    for (task, variant), text in resolved.items():
         logger = (yaml.safe_load(text).get("trainer") or {}).get("logger")
         class_path = logger.get("class_path") if isinstance(logger, dict) else logger
         if class_path != LOGGER_CLASS:
             raise ConfigError(
-                f"variants.{variant}",
+                _where(task, variant),
                 f"trainer.logger must be {LOGGER_CLASS} (the report reads each run's W&B records), got {class_path}",
             )
-        kept = out_dir / study.name / variant / VARIANT_CONFIG
+        kept = study.directory(out_dir, task, variant) / VARIANT_CONFIG
         finished = [d for d in kept.parent.glob("seed*") if d.is_dir() and is_done(d)]
         if not (kept.is_file() and finished):
             continue
@@ -112,15 +116,20 @@ def resolve_variant_configs(study: Study, out_dir: Path, workers: int = 1, echo=
         if changed:
             shown = ", ".join(f"{key}: {before[key]!r} -> {now[key]!r}" for key in sorted(changed)[:3])
             raise ConfigError(
-                f"variants.{variant}",
+                _where(task, variant),
                 f"its settings differ from those its {len(finished)} finished runs used ({shown}); "
                 "give the study a new name, or move that directory away",
             )
         added = sorted(now.keys() - before.keys())
         if added:  # a newer lightning_dqn with new settings: their defaults are assumed to change nothing
-            echo(f"note: variant {variant}: settings its finished runs did not have: " + ", ".join(
+            echo(f"note: variant {variant}{' of task ' + task if task else ''}: settings its finished runs did not have: " + ", ".join(
                 f"{key}={now[key]!r}" for key in added[:6]) + ("..." if len(added) > 6 else ""))  # fmt: skip
     return resolved
+
+
+def _where(task: str, variant: str) -> str:
+    """The study field a (task, variant)'s mistake is reported under."""
+    return f"tasks.{task} with variants.{variant}" if task else f"variants.{variant}"
 
 
 def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
@@ -165,6 +174,7 @@ def _finish(job: _Running) -> dict:
     job.log.close()
     code = job.process.returncode
     status = {
+        **({"task": job.run.task} if job.run.task else {}),
         "variant": job.run.variant,
         "seed": job.run.seed,
         "returncode": code,
@@ -194,16 +204,17 @@ def run_study(
     planned = study.plan(out_dir)[index::count]
     todo = [run for run in planned if not is_done(run.directory)]
     part = f" (shard {index}/{count})" if count > 1 else ""
-    echo(f"study {study.name}{part}: {len(planned)} runs ({len(study.variants)} variants x {len(study.seeds)} seeds), "
+    tasks = f"{len(study.tasks)} tasks x " if study.across_tasks else ""
+    echo(f"study {study.name}{part}: {len(planned)} runs ({tasks}{len(study.variants)} variants x {len(study.seeds)} seeds), "
          f"{len(planned) - len(todo)} already done, {len(todo)} to run, {workers} at a time")  # fmt: skip
     if dry_run:
         for run in todo:
             echo(shlex.join(run.command))
         return []
 
-    for variant, text in resolved.items():
-        (study_dir / variant).mkdir(parents=True, exist_ok=True)
-        (study_dir / variant / VARIANT_CONFIG).write_text(text)
+    for (task, variant), text in resolved.items():
+        study.directory(out_dir, task, variant).mkdir(parents=True, exist_ok=True)
+        (study.directory(out_dir, task, variant) / VARIANT_CONFIG).write_text(text)
     if study.source is not None:
         (study_dir / STUDY_COPY).write_text(study.source.read_text())
 
@@ -222,17 +233,21 @@ def run_study(
                 if run.directory.exists():
                     echo(f"  {run.directory} did not finish before; kept as {_move_aside(run.directory)}")
                 running.append(_start(run))
-                echo(f"      {run.variant} seed {run.seed}: started")
+                echo(f"      {_label(run)}: started")
             time.sleep(0.2)
             for job in [job for job in running if job.process.poll() is not None]:
                 running.remove(job)
                 status = _finish(job)
                 statuses.append(status)
-                echo(f"[{len(statuses)}/{len(todo)}] {job.run.variant} seed {job.run.seed}: {_outcome(status, job)} in {status['seconds']:.0f} s")
+                echo(f"[{len(statuses)}/{len(todo)}] {_label(job.run)}: {_outcome(status, job)} in {status['seconds']:.0f} s")
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
     return statuses
+
+
+def _label(run: PlannedRun) -> str:
+    return f"{run.task + ' ' if run.task else ''}{run.variant} seed {run.seed}"
 
 
 def _outcome(status: dict, job: _Running) -> str:
@@ -255,7 +270,7 @@ def _stop_all(running: list[_Running], statuses: list[dict], echo) -> None:
             job.process.wait()
         status = _finish(job)
         statuses.append(status)
-        echo(f"      {job.run.variant} seed {job.run.seed}: {_outcome(status, job)}")
+        echo(f"      {_label(job.run)}: {_outcome(status, job)}")
     running.clear()
 
 

@@ -1,4 +1,4 @@
-"""An ablation study: variants of one experiment, each run over the same seeds.
+"""An ablation study: variants of one experiment, each run over the same seeds (and tasks).
 
 A study file is YAML (see ``experiments/ablations/``)::
 
@@ -17,8 +17,20 @@ A study file is YAML (see ``experiments/ablations/``)::
       parameters: {model.lr: {distribution: log_uniform_values, min: 1.0e-4, max: 1.0e-2}}
       run_cap: 50
 
-Each (variant, seed) becomes one ordinary ``python -m lightning_dqn fit`` command, so a run of a
-study is exactly a run a user could type, and a study is reproduced from its file alone.
+A study across several tasks (games) names them under ``tasks`` instead of ``configs``; each task
+has its own configs, optional overrides, and the two scores that put it on a common scale::
+
+    tasks:
+      breakout: {configs: [../minatar/breakout.yaml], normalize: {random: 0.5, reference: 9.5}}
+      asterix:  {configs: [../minatar/asterix.yaml], normalize: {random: 0.5, reference: 11.0}}
+
+Every variant then runs once per task and seed, under ``<name>/<task>/<variant>/seed<k>``; a run's
+command line layers the task's configs, then the common overrides, the task's and the variant's.
+The report divides each score as ``(score - random) / (reference - random)`` (0: random play,
+1: the reference, e.g. a paper's DQN at the study's budget) before aggregating across tasks.
+
+Each (task, variant, seed) becomes one ordinary ``python -m lightning_dqn fit`` command, so a run
+of a study is exactly a run a user could type, and a study is reproduced from its file alone.
 """
 
 from __future__ import annotations
@@ -38,19 +50,40 @@ from lightning_dqn.errors import ConfigError, require
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_METRIC = "eval/return_mean"
 DEFAULT_FINAL_EVALUATIONS = 3
-FIELDS = ("name", "configs", "seeds", "baseline", "metric", "final_evaluations", "overrides", "variants", "search")
+FIELDS = (
+    "name", "configs", "tasks", "seeds", "baseline", "metric", "final_evaluations", "overrides", "variants", "search",
+)  # fmt: skip
+TASK_FIELDS = ("configs", "overrides", "normalize")
+SINGLE_TASK = ""  # the one task of a study without ``tasks``: its runs live directly under <name>/<variant>/
 SEARCH_FIELDS = ("method", "parameters", "metric", "run_cap")
 SEARCH_METHODS = ("grid", "random", "bayes")
 
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One (variant, seed) of a study: where it writes and the command that makes it."""
+    """One (task, variant, seed) of a study: where it writes and the command that makes it."""
 
     variant: str
     seed: int
     directory: Path
     command: list[str]
+    task: str = SINGLE_TASK
+
+
+@dataclass(frozen=True)
+class Task:
+    """One environment of a study: its configs, its own overrides, and how its scores are scaled."""
+
+    name: str
+    configs: list[Path]
+    overrides: dict[str, Any] = field(default_factory=dict)
+    random: float | None = None  # normalize.random: the score of random play, mapped to 0
+    reference: float | None = None  # normalize.reference: the score mapped to 1
+
+    @property
+    def scale(self) -> tuple[float, float] | None:
+        """``(random, reference)``, or None for a task whose scores stay raw."""
+        return None if self.random is None or self.reference is None else (self.random, self.reference)
 
 
 @dataclass
@@ -58,7 +91,7 @@ class Study:
     """A parsed and checked study file."""
 
     name: str
-    configs: list[Path]
+    tasks: dict[str, Task]  # one task named SINGLE_TASK ("") for a study of one experiment
     seeds: list[int]
     variants: dict[str, dict[str, Any]]
     baseline: str
@@ -68,38 +101,53 @@ class Study:
     search: dict[str, Any] | None = None
     source: Path | None = None
 
-    def common_arguments(self, configs_relative_to: Path | None = None) -> list[str]:
-        """``--config ...`` for each config, then ``--key value`` for the common overrides."""
+    @property
+    def across_tasks(self) -> bool:
+        return list(self.tasks) != [SINGLE_TASK]
+
+    def common_arguments(self, configs_relative_to: Path | None = None, task: str = SINGLE_TASK) -> list[str]:
+        """``--config ...`` for each of the task's configs, then ``--key value`` for the common
+        overrides and the task's own."""
         args: list[str] = []
-        for config in self.configs:
+        for config in self.tasks[task].configs:
             path = os.path.relpath(config, configs_relative_to) if configs_relative_to is not None else config
             args += ["--config", str(path)]
-        for key, value in self.overrides.items():
+        for key, value in {**self.overrides, **self.tasks[task].overrides}.items():
             args += [f"--{key}", cli_value(value)]
         return args
 
-    def variant_arguments(self, variant: str) -> list[str]:
-        """The common arguments, then ``--key value`` for the variant's own overrides."""
-        args = self.common_arguments()
+    def variant_arguments(self, variant: str, task: str = SINGLE_TASK) -> list[str]:
+        """The task's arguments, then ``--key value`` for the variant's own overrides."""
+        args = self.common_arguments(task=task)
         for key, value in self.variants[variant].items():
             args += [f"--{key}", cli_value(value)]
         return args
+
+    def directory(self, out_dir: Path, task: str, variant: str) -> Path:
+        """``<out>/<name>/[<task>/]<variant>``: where a variant's runs of a task live."""
+        return out_dir / self.name / task / variant if task else out_dir / self.name / variant
+
+    def run_name(self, task: str, variant: str) -> str:
+        """The W&B group of a variant's runs of a task: ``<name>-[<task>-]<variant>``."""
+        return "-".join(part for part in (self.name, task, variant) if part)
 
     def plan(self, out_dir: Path) -> list[PlannedRun]:
         """Every run of the study, seed-major, so a study stopped early has whole seeds to compare."""
         runs = []
         for seed in self.seeds:
-            for variant in self.variants:
-                directory = out_dir / self.name / variant / f"seed{seed}"
-                command = [
-                    sys.executable, "-m", "lightning_dqn", "fit",
-                    *self.variant_arguments(variant),
-                    "--seed_everything", str(seed),
-                    "--trainer.logger.init_args.save_dir", str(directory),
-                    "--trainer.logger.init_args.name", f"{self.name}-{variant}-seed{seed}",
-                    "--trainer.logger.init_args.group", f"{self.name}-{variant}",
-                ]  # fmt: skip
-                runs.append(PlannedRun(variant, seed, directory, command))
+            for task in self.tasks:
+                for variant in self.variants:
+                    directory = self.directory(out_dir, task, variant) / f"seed{seed}"
+                    group = self.run_name(task, variant)
+                    command = [
+                        sys.executable, "-m", "lightning_dqn", "fit",
+                        *self.variant_arguments(variant, task),
+                        "--seed_everything", str(seed),
+                        "--trainer.logger.init_args.save_dir", str(directory),
+                        "--trainer.logger.init_args.name", f"{group}-seed{seed}",
+                        "--trainer.logger.init_args.group", group,
+                    ]  # fmt: skip
+                    runs.append(PlannedRun(variant, seed, directory, command, task))
         return runs
 
 
@@ -155,6 +203,64 @@ def _search(value: Any) -> dict[str, Any] | None:
     return {**value, "parameters": parameters}
 
 
+def _configs(value: Any, where: str, relative_to: Path) -> list[Path]:
+    """A config path or a list of them, resolved against the study file's folder; each must exist."""
+    value = [value] if isinstance(value, str) else value
+    require(
+        isinstance(value, list) and len(value) > 0 and all(isinstance(c, str) for c in value),
+        where,
+        "must list at least one experiment config (paths relative to the study file)",
+    )
+    paths = [(relative_to / c).resolve() for c in value]
+    for config in paths:
+        require(config.is_file(), where, f"no such file: {config}")
+    return paths
+
+
+def _number(value: Any, where: str) -> float:
+    require(isinstance(value, (int, float)) and not isinstance(value, bool), where, f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _tasks(raw: dict, relative_to: Path) -> dict[str, Task]:
+    """The ``tasks`` section, or the one task of a study that names only ``configs``."""
+    if "tasks" not in raw:
+        return {SINGLE_TASK: Task(SINGLE_TASK, _configs(raw.get("configs"), "configs", relative_to))}
+    require("configs" not in raw, "configs", "a study with tasks gives each task its own configs (tasks.<name>.configs)")
+    tasks = raw["tasks"]
+    require(
+        isinstance(tasks, dict) and len(tasks) >= 1,
+        "tasks",
+        "must map task names to {configs: [...], overrides: {...}, normalize: {random: R, reference: D}}",
+    )
+    parsed = {}
+    for name, spec in tasks.items():
+        where = f"tasks.{name}"
+        require(isinstance(name, str) and bool(NAME_PATTERN.match(name)), "tasks", f"names must be plain words, got {name!r}")
+        require(isinstance(spec, dict), where, f"must be a mapping with {', '.join(TASK_FIELDS)}, got {spec!r}")
+        unknown = sorted(set(spec) - set(TASK_FIELDS))
+        require(not unknown, f"{where}.{unknown[0]}" if unknown else "", f"unknown field; allowed: {', '.join(TASK_FIELDS)}")
+        scale = spec.get("normalize")
+        if len(tasks) > 1 or scale is not None:  # scores of several tasks only add up on one scale
+            require(
+                isinstance(scale, dict) and set(scale) == {"random", "reference"},
+                f"{where}.normalize",
+                "must be {random: <score of random play>, reference: <score that counts as 1>} "
+                f"(needed to aggregate across tasks), got {scale!r}",
+            )
+            random, reference = _number(scale["random"], f"{where}.normalize.random"), _number(
+                scale["reference"], f"{where}.normalize.reference"
+            )
+            require(reference != random, f"{where}.normalize", f"reference must differ from random, both are {random}")
+        else:
+            random = reference = None
+        parsed[name] = Task(
+            name, _configs(spec.get("configs"), f"{where}.configs", relative_to),
+            _mapping(spec.get("overrides"), f"{where}.overrides"), random, reference,
+        )  # fmt: skip
+    return parsed
+
+
 def load_study(path: str | Path) -> Study:
     """Reads and checks a study file; a mistake raises one ``ConfigError`` naming the field."""
     path = Path(path)
@@ -170,16 +276,7 @@ def load_study(path: str | Path) -> Study:
     name = raw.get("name", path.stem)
     require(isinstance(name, str) and bool(NAME_PATTERN.match(name)), "name", f"must be a plain word, got {name!r}")
 
-    configs = raw.get("configs")
-    configs = [configs] if isinstance(configs, str) else configs
-    require(
-        isinstance(configs, list) and len(configs) > 0 and all(isinstance(c, str) for c in configs),
-        "configs",
-        "must list at least one experiment config (paths relative to the study file)",
-    )
-    config_paths = [(path.parent / c).resolve() for c in configs]
-    for config in config_paths:
-        require(config.is_file(), "configs", f"no such file: {config}")
+    tasks = _tasks(raw, path.parent)
 
     seeds = raw.get("seeds")
     require(
@@ -208,7 +305,7 @@ def load_study(path: str | Path) -> Study:
 
     return Study(
         name=name,
-        configs=config_paths,
+        tasks=tasks,
         seeds=list(seeds),
         variants=variants,
         baseline=baseline,
@@ -220,4 +317,4 @@ def load_study(path: str | Path) -> Study:
     )
 
 
-__all__ = ["PlannedRun", "Study", "cli_value", "load_study"]
+__all__ = ["SINGLE_TASK", "PlannedRun", "Study", "Task", "cli_value", "load_study"]

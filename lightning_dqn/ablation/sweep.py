@@ -16,6 +16,9 @@ method (``random``, ``bayes``, ``grid``). The agent writes each value with Pytho
 values that ``str`` would spell wrongly for the CLI (``None``, booleans, lists) are written as
 the CLI's own text (``null``, ``true``, JSON).
 
+A study across several tasks makes one sweep per task (``--task``): a W&B grid has one command,
+and each task has its own configs.
+
 W&B runs a sweep on its server; nothing here needs an account until ``wandb sweep``.
 """
 
@@ -27,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from lightning_dqn.ablation.study import Study, cli_value
+from lightning_dqn.ablation.study import SINGLE_TASK, Study, cli_value
 from lightning_dqn.errors import ConfigError
 
 PROGRAM = "lightning_dqn"
@@ -64,9 +67,9 @@ def sweep_value(value: Any) -> Any:
     return cli_value(value)
 
 
-def variant_document(study: Study, variant: str) -> str:
+def variant_document(study: Study, variant: str, task: str = SINGLE_TASK) -> str:
     """The variant's overrides, and its W&B group, as one JSON document for ``--config``."""
-    overrides = {**study.variants[variant], "trainer.logger.init_args.group": f"{study.name}-{variant}"}
+    overrides = {**study.variants[variant], "trainer.logger.init_args.group": study.run_name(task, variant)}
     return json.dumps(nested(overrides), sort_keys=True)
 
 
@@ -79,19 +82,33 @@ def _parameter(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def sweep_config(study: Study, project: str = "lightning_dqn", relative_to: Path | None = None) -> dict[str, Any]:
-    """The study as a W&B sweep configuration (the dict ``wandb sweep`` reads from YAML).
+def sweep_task(study: Study, task: str | None) -> str:
+    """The task a sweep covers: the study's only one, or the one named, checked."""
+    if task is None:
+        if study.across_tasks:
+            raise ConfigError("--task", f"a sweep covers one task of the study; pass --task with one of: {', '.join(study.tasks)}")
+        return SINGLE_TASK
+    if task not in study.tasks:
+        raise ConfigError("--task", f"must be one of the study's tasks ({', '.join(study.tasks) or 'none: it has no tasks'}), got {task!r}")
+    return task
+
+
+def sweep_config(
+    study: Study, project: str = "lightning_dqn", relative_to: Path | None = None, task: str = SINGLE_TASK
+) -> dict[str, Any]:
+    """The study (one of its tasks) as a W&B sweep configuration (the dict ``wandb sweep`` reads).
 
     ``relative_to``: write the config paths relative to this directory (where ``wandb agent`` will
     run); unset keeps them absolute.
     """
-    command = ["${env}", "${interpreter}", "-m", "${program}", "fit", *study.common_arguments(relative_to), "${args}"]
+    arguments = study.common_arguments(relative_to, task)
+    command = ["${env}", "${interpreter}", "-m", "${program}", "fit", *arguments, "${args}"]
     parameters: dict[str, Any] = {
-        "config": {"values": [variant_document(study, variant) for variant in study.variants]},
+        "config": {"values": [variant_document(study, variant, task) for variant in study.variants]},
         "seed_everything": {"values": list(study.seeds)},
     }
     config: dict[str, Any] = {
-        "name": study.name,
+        "name": study.run_name(task, ""),
         "project": project,
         "program": PROGRAM,
         "method": "grid",
@@ -110,13 +127,14 @@ def sweep_config(study: Study, project: str = "lightning_dqn", relative_to: Path
     return config
 
 
-def write_sweep(study: Study, path: Path, project: str = "lightning_dqn") -> Path:
+def write_sweep(study: Study, path: Path, project: str = "lightning_dqn", task: str = SINGLE_TASK) -> Path:
     """Writes the sweep file, with config paths relative to the current directory; refuses to overwrite."""
     if path.exists():
         raise ConfigError("--out", f"{path} exists; remove it or choose another file")
-    config = sweep_config(study, project, relative_to=Path.cwd())
+    config = sweep_config(study, project, relative_to=Path.cwd(), task=task)
     header = (
         f"# W&B sweep of the study {study.name!r}"
+        + (f", task {task!r}" if task else "")
         + (f" ({study.source})" if study.source else "")
         + ", written by `python -m lightning_dqn.ablation sweep`.\n"
         "# Run `wandb sweep <this file>` and then the `wandb agent` command it prints, from the directory\n"
@@ -127,4 +145,4 @@ def write_sweep(study: Study, path: Path, project: str = "lightning_dqn") -> Pat
     return path
 
 
-__all__ = ["nested", "sweep_config", "sweep_value", "variant_document", "write_sweep"]
+__all__ = ["nested", "sweep_config", "sweep_task", "sweep_value", "variant_document", "write_sweep"]
