@@ -206,3 +206,24 @@ def test_a_real_study_across_two_games_runs_and_reports(tmp_path):
     normalised = [scores[("lake", "plain")], (scores[("breakout", "plain")] - 0.5) / 9.0]
     assert float(across["plain"]["mean"]) == pytest.approx(np.mean(normalised))
     assert "## Across tasks" in result.stdout and (study_dir / "figures" / "profile.png").is_file()
+
+
+def test_the_shipped_studies_load_and_the_minatar_rainbow_variants_parse(tmp_path):
+    shipped = {path.stem: load_study(path) for path in (ROOT / "experiments" / "ablations").glob("*.yaml")}
+    full, small = shipped["minatar_rainbow"], shipped["minatar_rainbow_small"]
+    assert len(full.plan(tmp_path)) == 5 * 8 * 5 and len(small.plan(tmp_path)) == 2 * 4 * 3
+    rainbow = full.variants["rainbow"]
+    for variant, overrides in full.variants.items():
+        if variant.startswith("no_"):  # one part off, everything else as Rainbow
+            changed = {key for key in rainbow.keys() | overrides.keys() if rainbow.get(key) != overrides.get(key)}
+            assert len(changed - {"trainer.callbacks"}) == 1, (variant, changed)
+    assert all(task.scale is not None for study in (full, small) for task in study.tasks.values())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    printed = subprocess.run(
+        [sys.executable, "-m", "lightning_dqn", "fit", *small.variant_arguments("rainbow", "space_invaders"), "--print_config"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    resolved = yaml.safe_load(printed.stdout)
+    assert resolved["data"]["env_id"] == "MinAtar/SpaceInvaders-v0" and resolved["data"]["n_step"] == 3
+    assert (resolved["model"]["distributional"], resolved["model"]["noisy"], resolved["model"]["optimizer"]) == (True, True, "adam")

@@ -36,6 +36,7 @@ EXPECTED = {
         "shipped        final IQM   274.3",
         "n_step_3       final IQM   425.2 [  409.3,   465.6]   AUC IQM   340.1   better",
         "no_double_q    final IQM   284.2",
+        "n_step_3       IQM     425  mean     432  median     432",  # rliable's aggregates, one task
     ],
 }
 
