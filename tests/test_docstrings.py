@@ -2,6 +2,8 @@
 
 import doctest
 import importlib
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,10 +19,24 @@ MODULES = [
     "lightning_dqn.callbacks.reward_bound",
     "lightning_dqn.cli",
     "lightning_dqn.ablation.sweep",
+    "lightning_dqn.ablation.across_tasks",
 ]
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPTS = ["export_run_curve"]  # benchmark scripts with worked examples (they import their neighbours)
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_hold(name):
     result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_benchmark_script_examples_hold(name, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    module = importlib.import_module(name)
+    try:
+        result = doctest.testmod(module)
+    finally:
+        sys.modules.pop(name, None)
     assert result.attempted > 0 and result.failed == 0

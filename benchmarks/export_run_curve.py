@@ -1,0 +1,79 @@
+"""Writes a run's learning curve as a small CSV: one row per ``--every`` frames, resumed parts stitched.
+
+Why: a long run (MinAtar's millions of frames) logs tens of thousands of rows, and a run resumed
+with ``--ckpt_path`` continues in a new run directory. The kept curve in ``benchmarks/results/``
+is the whole run, thinned, from the runs' own records:
+
+    python benchmarks/export_run_curve.py runs/wandb/offline-run-<first> runs/wandb/offline-run-<resumed> \\
+        --every 5000 --out benchmarks/results/minatar/breakout_seed0.csv
+
+Sources are given in the order they ran (W&B offline run directories or CSVLogger ``metrics.csv``
+files). A resumed run restarts from its checkpoint, a little before the frame where the run it
+resumes was stopped; the earlier run's rows from that frame on are dropped, so every frame comes
+from the run that carried on. Each kept row is the first logged row at or after a multiple of
+``--every`` frames, with every numeric column that row has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+from plot_learning_curve import load_rows
+
+
+def stitch(parts: list[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """The rows of runs that resumed one another: each part up to where the next one begins.
+
+    >>> stitch([[{"frames": 1}, {"frames": 5}, {"frames": 9}], [{"frames": 6}, {"frames": 12}]])
+    [{'frames': 1}, {'frames': 5}, {'frames': 6}, {'frames': 12}]
+    """
+    rows: list[dict[str, float]] = []
+    for index, part in enumerate(parts):
+        part = sorted((row for row in part if "frames" in row), key=lambda row: row["frames"])
+        if index + 1 < len(parts):
+            later = [row["frames"] for row in parts[index + 1] if "frames" in row]
+            if later:
+                part = [row for row in part if row["frames"] < min(later)]
+        rows += part
+    return rows
+
+
+def thin(rows: list[dict[str, float]], every: int) -> list[dict[str, float]]:
+    """The first row at or after each multiple of ``every`` frames (rows sorted by frames).
+
+    >>> [row["frames"] for row in thin([{"frames": f} for f in (3, 4, 10, 12, 19, 25)], 10)]
+    [3, 10, 25]
+    """
+    kept, next_mark = [], 0
+    for row in rows:
+        if row["frames"] >= next_mark:
+            kept.append(row)
+            next_mark = (int(row["frames"]) // every + 1) * every
+    return kept
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sources", type=Path, nargs="+", help="W&B offline run dirs or metrics.csv, in the order they ran")
+    parser.add_argument("--every", type=int, default=5000, help="frames between kept rows")
+    parser.add_argument("--columns", nargs="+", default=None, help="columns to keep (default: every numeric one)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if args.out.exists():
+        parser.error(f"--out: {args.out} exists; remove it or choose another file")
+    rows = thin(stitch([load_rows(source) for source in args.sources]), args.every)
+    columns = args.columns or list(dict.fromkeys(key for row in rows for key in row))
+    if "frames" not in columns:
+        columns.insert(0, "frames")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"written: {args.out} ({len(rows)} rows, frames {rows[0]['frames']:.0f}-{rows[-1]['frames']:.0f})")
+
+
+if __name__ == "__main__":
+    main()
