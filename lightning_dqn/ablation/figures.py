@@ -50,7 +50,9 @@ def curves(
         ax.set_xlabel("frames")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"{metric}, IQM over seeds")
-    axes[0][-1].legend(fontsize="small")
+    drawn = [ax for ax in axes[0] if ax.get_legend_handles_labels()[0]]  # a task with no finished run has no lines
+    if drawn:
+        drawn[-1].legend(fontsize="small")
     fig.tight_layout()
     return fig
 
