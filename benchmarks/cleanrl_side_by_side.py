@@ -13,6 +13,9 @@ lines). CleanRL needs gymnasium 0.29, so it runs in a virtual environment of its
     ../cleanrl/.venv/bin/pip install torch==2.14.1 gymnasium==0.29.1 "numpy<2" tyro tensorboard
     python benchmarks/cleanrl_side_by_side.py --cleanrl ../cleanrl --cleanrl-python ../cleanrl/.venv/bin/python
 
+``--updates-per-step 1 8`` runs lightning_dqn once per value of ``data.updates_per_step`` (K) in
+the same alternation: the same updates, K of them per Lightning step.
+
 The settings differ in one way that neither side can change: during its 10,000 frames of warm-up
 CleanRL already acts epsilon-greedily with its untrained network, lightning_dqn plays uniformly
 at random (its replay start).
@@ -35,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "cartpole_cleanrl.yaml"
 LEARNING_STARTS, TRAIN_EVERY, EPS_FINAL = 10_000, 10, 0.05
 PROGRESS = {"cleanrl": re.compile(r"^SPS: \d+"), "lightning_dqn": re.compile(r"^(\d+): done \d+ episodes")}
+CLEANRL = "cleanrl"
 
 
 def cleanrl_command(args: argparse.Namespace, frames: int) -> list[str]:
@@ -43,8 +47,9 @@ def cleanrl_command(args: argparse.Namespace, frames: int) -> list[str]:
             "--seed", str(args.seed), "--no-cuda", "--no-track", "--no-capture-video"]  # fmt: skip
 
 
-def lightning_command(args: argparse.Namespace, frames: int) -> list[str]:
-    """The shipped config with the budget cut to ``frames`` (epsilon still reaches 0.05 at half of it)."""
+def lightning_command(args: argparse.Namespace, frames: int, updates_per_step: int = 1) -> list[str]:
+    """The shipped config with the budget cut to ``frames`` (epsilon still reaches 0.05 at half of it),
+    ``updates_per_step`` updates per Lightning step."""
     callbacks = [
         {"class_path": "lightning_dqn.callbacks.EpsilonSchedule",
          "init_args": {"start": 1.0, "final": EPS_FINAL, "decay_frames": round(frames / 2 / (1.0 - EPS_FINAL))}},
@@ -52,24 +57,26 @@ def lightning_command(args: argparse.Namespace, frames: int) -> list[str]:
     ]  # fmt: skip
     budget = {"trainer": {"max_steps": (frames - LEARNING_STARTS) // TRAIN_EVERY, "callbacks": callbacks}}
     return [sys.executable, "-m", "lightning_dqn", "fit", "--config", str(CONFIG), "--config", json.dumps(budget),
-            "--seed_everything", str(args.seed), "--progress_every_seconds", "0.25"]  # fmt: skip
+            "--seed_everything", str(args.seed), "--progress_every_seconds", "0.25",
+            "--data.updates_per_step", str(updates_per_step)]  # fmt: skip
 
 
 def timed_run(name: str, argv: list[str], env: dict[str, str]) -> tuple[float, float | None]:
     """Whole-process wall seconds, and frames/s between the first and last progress line after the warm-up."""
+    kind = CLEANRL if name == CLEANRL else "lightning_dqn"
     marks: list[tuple[float, int]] = []
     with tempfile.TemporaryDirectory() as workdir:
         start = time.perf_counter()
         process = subprocess.Popen(argv, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         step = 0
         for line in process.stdout:
-            if not PROGRESS[name].match(line):
+            if not PROGRESS[kind].match(line):
                 continue
             now = time.perf_counter()
-            if name == "cleanrl":  # dqn.py prints SPS at steps 10,100, 10,200, ... (every 100 after learning starts)
+            if kind == CLEANRL:  # dqn.py prints SPS at steps 10,100, 10,200, ... (every 100 after learning starts)
                 step = LEARNING_STARTS + 100 * (len(marks) + 1)
             else:
-                step = int(PROGRESS[name].match(line).group(1))
+                step = int(PROGRESS[kind].match(line).group(1))
             if step >= LEARNING_STARTS:
                 marks.append((now, step))
         if process.wait() != 0:
@@ -88,15 +95,18 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=50_000, help="frames per run, warm-up included")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each, alternating")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--updates-per-step", type=int, nargs="+", default=[1], metavar="K",
+                        help="lightning_dqn's data.updates_per_step: one run per value, in the same alternation")
     args = parser.parse_args()
 
     base = {k: v for k, v in os.environ.items() if k not in ("WANDB_API_KEY", "WANDB_MODE")}
     base.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    envs = {
-        "cleanrl": {**base, "PYTHONPATH": str(Path(args.cleanrl).resolve())},
-        "lightning_dqn": {**base, "PYTHONPATH": str(ROOT)},
-    }
-    commands = {"cleanrl": cleanrl_command(args, args.frames), "lightning_dqn": lightning_command(args, args.frames)}
+    envs = {CLEANRL: {**base, "PYTHONPATH": str(Path(args.cleanrl).resolve())}}
+    commands = {CLEANRL: cleanrl_command(args, args.frames)}
+    for k in args.updates_per_step:
+        name = "lightning_dqn" if k == 1 else f"lightning_dqn K={k}"
+        envs[name] = {**base, "PYTHONPATH": str(ROOT)}
+        commands[name] = lightning_command(args, args.frames, k)
     results: dict[str, list[tuple[float, float | None]]] = {name: [] for name in commands}
     for _ in range(args.repeats):
         for name, argv in commands.items():
@@ -109,11 +119,13 @@ def main() -> None:
         walls = [wall for wall, _ in runs]
         rates = [rate for _, rate in runs if rate is not None]
         medians[name] = (statistics.median(walls), statistics.median(rates) if rates else float("nan"))
-        print(f"  {name:<14} whole process {medians[name][0]:6.1f} s ({', '.join(f'{w:.1f}' for w in walls)}); "
+        print(f"  {name:<18} whole process {medians[name][0]:6.1f} s ({', '.join(f'{w:.1f}' for w in walls)}); "
               f"frames/s after the warm-up {medians[name][1]:7.0f} ({', '.join(f'{r:.0f}' for r in rates)})")  # fmt: skip
-    (wall_c, rate_c), (wall_l, rate_l) = medians["cleanrl"], medians["lightning_dqn"]
-    print(f"  lightning_dqn / CleanRL: whole process x{wall_l / wall_c:.2f} the time; "
-          f"frames/s after the warm-up x{rate_l / rate_c:.2f}")
+    wall_c, rate_c = medians[CLEANRL]
+    for name, (wall_l, rate_l) in medians.items():
+        if name != CLEANRL:
+            print(f"  {name} / CleanRL: whole process x{wall_l / wall_c:.2f} the time; "
+                  f"frames/s after the warm-up x{rate_l / rate_c:.2f}")
 
 
 if __name__ == "__main__":

@@ -206,11 +206,12 @@ class WarmupClock(pl.Callback):
 
 def run_lightning(
     backend: str, updates: int, replay_start: int, buffer_size: int, seed: int, prioritized: bool = False,
-    variant: str | None = None, device: str = "cpu", greedy: bool = False,
+    variant: str | None = None, device: str = "cpu", greedy: bool = False, updates_per_step: int = 1,
 ):  # fmt: skip
     """pong_fast.yaml's model, data and callbacks through a real Trainer; returns the result and buffer.
 
-    ``variant`` names a row of ``RAINBOW_ROWS``, whose switches go on top."""
+    ``variant`` names a row of ``RAINBOW_ROWS``, whose switches go on top. ``updates_per_step`` K > 1
+    makes K updates per Lightning step (the module then clips the gradient itself)."""
     model_switches, prioritized = RAINBOW_ROWS[variant] if variant else ({}, prioritized)
     start = time.perf_counter()
     pl.seed_everything(seed, verbose=False)
@@ -226,16 +227,19 @@ def run_lightning(
         prioritized=prioritized,
         checkpoint_buffer=False,
         seed=seed,
+        updates_per_step=updates_per_step,
     )
+    several = updates_per_step > 1
     model = DQN(
         obs_shape=data.obs_shape, n_actions=data.n_actions, network="nature_cnn", dueling=True, double_q=True,
-        gamma=GAMMA, lr=LR, loss="huber", **model_switches,
+        gamma=GAMMA, lr=LR, loss="huber", updates_per_step=updates_per_step,
+        gradient_clip_val=GRAD_CLIP if several else None, **model_switches,
     )  # fmt: skip
     clock = WarmupClock()
     with tempfile.TemporaryDirectory() as root:
         trainer = pl.Trainer(
             max_steps=updates,
-            gradient_clip_val=GRAD_CLIP,
+            gradient_clip_val=None if several else GRAD_CLIP,
             accelerator="gpu" if device == "cuda" else "cpu",
             devices=1,
             logger=CSVLogger(root, name="pong_speed"),  # the real run logs too
@@ -257,7 +261,8 @@ def run_lightning(
     data.agent.env.close()
     warm_start = clock.start if clock.start is not None else end
     result = Result(
-        f"lightning_dqn ({backend}{f', {variant}' if variant else ', prioritized' if prioritized else ''})", data.frames, trainer.global_step, end - start,
+        f"lightning_dqn ({backend}{f', {variant}' if variant else ', prioritized' if prioritized else ''}"
+        f"{f', K={updates_per_step}' if several else ''})", data.frames, trainer.global_step, end - start,
         clock.end_frames - clock.start_frames, clock.end - warm_start, data.episodes,
     )  # fmt: skip
     return result, data.buffer
@@ -313,6 +318,8 @@ def main() -> None:
     parser.add_argument("--prioritized", action="store_true", help="add a vector-back-end row with prioritized replay")
     parser.add_argument("--rainbow", action="store_true", help="add vector-back-end rows: noisy, C51, all six Rainbow parts")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--updates-per-step", type=int, nargs="+", default=[], metavar="K",
+                        help="add a vector-back-end row per K: data.updates_per_step = K")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every run's networks live")
     parser.add_argument("--greedy", action="store_true", help=f"epsilon {EPS_FINAL} after the warm-up: every step acts with the CNN")
     args = parser.parse_args()
@@ -333,6 +340,8 @@ def main() -> None:
         results.append(result)
         if buffer is None:
             buffer = run_buffer
+    for k in args.updates_per_step:
+        results.append(run_lightning("vector", args.updates, args.replay_start, args.buffer_size, args.seed, updates_per_step=k, **on)[0])
     if args.prioritized:
         results.append(run_lightning("vector", args.updates, args.replay_start, args.buffer_size, args.seed, True, **on)[0])
     if args.rainbow:

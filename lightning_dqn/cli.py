@@ -83,6 +83,7 @@ class DQNCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.obs_shape", "model.obs_shape", apply_on="instantiate")
         parser.link_arguments("data.n_actions", "model.n_actions", apply_on="instantiate")
+        parser.link_arguments("data.updates_per_step", "model.updates_per_step", apply_on="parse")
         parser.add_argument(
             "--torch_threads",
             type=Optional[int],
@@ -104,6 +105,7 @@ class DQNCLI(LightningCLI):
             if threads < 1:
                 raise ConfigError("torch_threads", f"must be >= 1 or null, got {threads}")
             torch.set_num_threads(threads)
+        self._check_updates_per_step()
         self._schedule_evaluation()
         self._print_progress()
         self._name_wandb_run()
@@ -112,14 +114,37 @@ class DQNCLI(LightningCLI):
     def _set(self, key: str, value) -> None:
         (self.config[self.subcommand] if self.subcommand else self.config)[key] = value
 
+    def _check_updates_per_step(self) -> None:
+        """With several updates per Lightning step, what Lightning counts in steps must still fit:
+        its own gradient clipping is refused (the module clips), and a checkpoint every N optimizer
+        steps is only looked for every K of them."""
+        updates = self._get(self.config, "data.updates_per_step")
+        if updates is None or updates <= 1:
+            return
+        if self._get(self.config, "trainer.gradient_clip_val"):
+            raise ConfigError(
+                "trainer.gradient_clip_val",
+                f"Lightning's clipping does not run with data.updates_per_step > 1; set "
+                f"model.gradient_clip_val: {self._get(self.config, 'trainer.gradient_clip_val')} instead",
+            )
+        for callback in self._get(self.config, "trainer.callbacks") or []:
+            every = getattr(callback, "init_args", {}).get("every_n_train_steps")
+            if every and every % updates:
+                raise ConfigError(
+                    f"{callback.class_path.rsplit('.', 1)[-1]}.every_n_train_steps",
+                    f"must be a multiple of data.updates_per_step ({updates}), got {every}",
+                )
+
     def _schedule_evaluation(self) -> None:
-        """``data.eval_every_frames`` becomes Lightning's validation interval in optimizer steps."""
+        """``data.eval_every_frames`` becomes Lightning's validation interval, in Lightning steps
+        (``frames_per_batch * updates_per_step`` frames each)."""
         every = self._get(self.config, "data.eval_every_frames")
         if every is None:
             return
         if every < 1:
             raise ConfigError("data.eval_every_frames", f"must be >= 1 or null, got {every}")
-        self._set("trainer.val_check_interval", max(1, round(every / self._get(self.config, "data.frames_per_batch"))))
+        frames_per_step = self._get(self.config, "data.frames_per_batch") * self._get(self.config, "data.updates_per_step")
+        self._set("trainer.val_check_interval", max(1, round(every / frames_per_step)))
         self._set("trainer.check_val_every_n_epoch", None)
 
     def _print_progress(self) -> None:

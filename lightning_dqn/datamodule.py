@@ -20,7 +20,7 @@ from lightning_dqn.replay.prioritized import PrioritizedSampling
 from lightning_dqn.random_streams import stream_generator
 from lightning_dqn.replay.checkpoint import buffer_state, dump_beside, load_beside, load_buffer_state
 from lightning_dqn.replay.memory import Priorities, build_replay_memory
-from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream
+from lightning_dqn.stream import EvaluationEpisodes, ExperienceStream, UpdateGroup
 from lightning_dqn.tracking import checkpoint_directory, run_directory
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation envs never share a seed with training envs
@@ -61,6 +61,10 @@ class DQNDataModule(pl.LightningDataModule):
             REPLAY_START_SIZE).
         batch_size: Transitions per gradient step (seed: BATCH_SIZE).
         frames_per_batch: Frames played per gradient step, i.e. the replay ratio's inverse (seed: 1).
+        updates_per_step: Gradient steps per Lightning step (K; each still plays ``frames_per_batch``
+            frames first). K > 1 pays Lightning's per-step work (hooks, logging checks, the batch's
+            trip through the loop) once per K updates, through manual optimization; epsilon, target
+            syncs, noise and priorities still follow every update. Linked to ``model.updates_per_step``.
         eval_episodes: Episodes played by each evaluation (``validate``, ``test``, and during ``fit``).
         eval_epsilon: Exploration rate while evaluating (0 = greedy; DQN papers use 0.05 on Atari).
         eval_every_frames: During ``fit``, evaluate every this many frames (the CLI turns it into
@@ -92,6 +96,7 @@ class DQNDataModule(pl.LightningDataModule):
         replay_start_size: int = 500,
         batch_size: int = 16,
         frames_per_batch: int = 1,
+        updates_per_step: int = 1,
         n_step: int = 1,
         replay_layout: str = "auto",
         replay_memmap_dir: str | None = None,
@@ -121,6 +126,7 @@ class DQNDataModule(pl.LightningDataModule):
             f"got {replay_start_size}",
         )
         require(frames_per_batch >= 1, "data.frames_per_batch", f"must be >= 1, got {frames_per_batch}")
+        require(updates_per_step >= 1, "data.updates_per_step", f"must be >= 1, got {updates_per_step}")
         require(eval_episodes >= 1, "data.eval_episodes", f"must be >= 1, got {eval_episodes}")
         require(0.0 <= eval_epsilon <= 1.0, "data.eval_epsilon", f"must be in [0, 1], got {eval_epsilon}")
         require(n_step >= 1, "data.n_step", f"must be >= 1, got {n_step}")
@@ -318,7 +324,13 @@ class DQNDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
         stream = ExperienceStream(
-            self.agent, self.buffer, self._acting_net(), hp.frames_per_batch, hp.replay_start_size, self._prioritized
+            self.agent,
+            self.buffer,
+            self._acting_net(),
+            hp.frames_per_batch,
+            hp.replay_start_size,
+            self._prioritized,
+            hp.updates_per_step,
         )
         # num_workers=0: the agent must act with the live network in this process.
         return DataLoader(stream, batch_size=None, collate_fn=_keep_batch, num_workers=0)
@@ -333,7 +345,10 @@ class DQNDataModule(pl.LightningDataModule):
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """Replay batches reach a GPU from pinned memory, without blocking: the CPU goes on to the
-        next step while the copy runs (Lightning's default copies from pageable memory)."""
+        next step while the copy runs (Lightning's default copies from pageable memory). An
+        ``UpdateGroup``'s batches are moved the same way, each as it is drawn."""
+        if isinstance(batch, UpdateGroup):
+            return batch.then(lambda inner: self.transfer_batch_to_device(inner, device, dataloader_idx))
         if device.type == "cuda" and isinstance(batch, TensorDictBase):
             return batch.pin_memory().to(device, non_blocking=True)
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
@@ -342,7 +357,13 @@ class DQNDataModule(pl.LightningDataModule):
         """Prioritized replay tracks each training batch as the module will see it (on its device),
         so the TD errors the module writes into it become priorities."""
         if self._prioritized is not None and self.trainer is not None and self.trainer.training:
+            if isinstance(batch, UpdateGroup):  # each of its batches, once it is drawn and moved
+                return batch.then(self._track)
             self._prioritized.track(batch)
+        return batch
+
+    def _track(self, batch: TensorDictBase) -> TensorDictBase:
+        self._prioritized.track(batch)
         return batch
 
     def _evaluation_loader(self) -> DataLoader:

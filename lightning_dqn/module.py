@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Sequence
 
 import pytorch_lightning as pl
@@ -74,6 +75,13 @@ class DQN(pl.LightningModule):
         atoms: Support points of the return distribution (C51 and Rainbow: 51).
         v_min: Lowest return on the support (Rainbow: -10; returns beyond it are clipped onto it).
         v_max: Highest return on the support (Rainbow: 10).
+        updates_per_step: Gradient steps per Lightning step; linked from ``data.updates_per_step``,
+            never typed. Above 1 the module runs its own update loop (Lightning's manual
+            optimization), and after every update calls ``on_update_end(trainer, module)`` on the
+            callbacks that have it (epsilon, target sync) before resampling the noise.
+        gradient_clip_val: Clip the gradient's global norm to this in the module's own update loop.
+            Lightning refuses ``trainer.gradient_clip_val`` under manual optimization, so with
+            ``data.updates_per_step`` > 1 set this instead (with 1, ``trainer.gradient_clip_val``).
     """
 
     def __init__(
@@ -98,6 +106,8 @@ class DQN(pl.LightningModule):
         atoms: int = 51,
         v_min: float = -10.0,
         v_max: float = 10.0,
+        updates_per_step: int = 1,
+        gradient_clip_val: float | None = None,
     ):
         super().__init__()
         require(0.0 < gamma <= 1.0, "model.gamma", f"must be in (0, 1], got {gamma}")
@@ -122,6 +132,22 @@ class DQN(pl.LightningModule):
         require(noisy_sigma0 >= 0.0, "model.noisy_sigma0", f"must be >= 0, got {noisy_sigma0}")
         require(atoms >= 2, "model.atoms", f"must be >= 2 support points, got {atoms}")
         require(v_min < v_max, "model.v_min", f"must be below model.v_max={v_max}, got {v_min}")
+        require(updates_per_step >= 1, "model.updates_per_step", f"must be >= 1, got {updates_per_step}")
+        require(
+            gradient_clip_val is None or gradient_clip_val > 0,
+            "model.gradient_clip_val",
+            f"must be > 0 or null, got {gradient_clip_val}",
+        )
+        require(
+            gradient_clip_val is None or updates_per_step > 1,
+            "model.gradient_clip_val",
+            "is for data.updates_per_step > 1; with one update per step use trainer.gradient_clip_val",
+        )
+        self.automatic_optimization = updates_per_step == 1
+        if not self.automatic_optimization:
+            # Lightning 2.6 warns at every periodic checkpoint in manual mode that the weights saved
+            # are those after the update; so they are with one update per step too, as intended.
+            warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
         self.save_hyperparameters()
         support = categorical_support(v_min, v_max, atoms) if distributional else None
         self.q_net = make_q_network(network, obs_shape, n_actions, hidden_sizes, dueling, noisy, noisy_sigma0, support)
@@ -195,7 +221,16 @@ class DQN(pl.LightningModule):
             return self._distributional_loss(batch, weight)
         return self._expected_value_loss(batch, weight)
 
-    def training_step(self, batch: TensorDict, batch_idx: int) -> Tensor:
+    def training_step(self, batch, batch_idx: int) -> Tensor:
+        if not self.automatic_optimization:
+            return self._several_updates(batch)
+        loss, q_sa = self._loss_of(batch)
+        if is_logging_step(self.trainer):
+            self._log_loss(loss, q_sa)
+        return loss
+
+    def _loss_of(self, batch: TensorDict) -> tuple[Tensor, Tensor]:
+        """The batch's loss and ``Q(s, a)``; with prioritized replay the errors go back into the batch."""
         loss, q_sa, error = self.loss_terms(batch)
         if "priority_weight" in batch.keys():  # TorchRL's convention: the error goes back in the batch
             batch["td_error"] = error
@@ -203,11 +238,43 @@ class DQN(pl.LightningModule):
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at optimizer step {self.global_step}: training diverged and stops "
                 "(the last checkpoint written is the last good one; try a lower model.lr, "
-                "trainer.gradient_clip_val or model.loss: huber)"
+                "gradient clipping or model.loss: huber)"
             )
-        if is_logging_step(self.trainer):
-            self.log_dict({"loss": loss.detach(), "q_mean": q_sa.detach().mean()}, batch_size=len(q_sa))
-        return loss
+        return loss, q_sa
+
+    def _log_loss(self, loss: Tensor, q_sa: Tensor) -> None:
+        self.log_dict({"loss": loss.detach(), "q_mean": q_sa.detach().mean()}, batch_size=len(q_sa))
+
+    def _several_updates(self, group) -> Tensor:
+        """``data.updates_per_step`` updates in one Lightning step (manual optimization).
+
+        Each batch of the group is played and sampled only when drawn, so it sees the update just
+        made; after each update the per-update hooks run (``_after_update``). The loop stops early
+        at ``trainer.max_steps``: every ``optimizer.step()`` counts in ``global_step``."""
+        optimizer = self.optimizers()
+        max_steps = self.trainer.max_steps
+        for batch in group:
+            loss, q_sa = self._loss_of(batch)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            if self.hparams.gradient_clip_val is not None:
+                self.clip_gradients(optimizer, self.hparams.gradient_clip_val, "norm")
+            optimizer.step()
+            self._after_update()
+            if 0 <= max_steps <= self.global_step:
+                break
+        if is_logging_step(self.trainer):  # the group's last update
+            self._log_loss(loss, q_sa)
+        return loss.detach()
+
+    def _after_update(self) -> None:
+        """What follows each update in the module's own loop, in the order Lightning's
+        ``on_train_batch_end`` gives with one update per step: callbacks first, then the noise."""
+        for callback in self.trainer.callbacks:
+            hook = getattr(callback, "on_update_end", None)
+            if hook is not None:
+                hook(self.trainer, self)
+        self._resample_noise()
 
     # ----------------------------------------------------------------- noisy networks' noise
     def _noise(self) -> torch.Generator:
@@ -221,7 +288,12 @@ class DQN(pl.LightningModule):
         """New noise after every optimizer step, drawn independently for the online and target nets.
 
         Runs after the callbacks' hooks, so a target copy made at this step (which copies the
-        online net's noise too) is followed by fresh, independent noise for both."""
+        online net's noise too) is followed by fresh, independent noise for both. With several
+        updates per step ``_after_update`` does it after each update instead."""
+        if self.automatic_optimization:
+            self._resample_noise()
+
+    def _resample_noise(self) -> None:
         if self.hparams.noisy:
             resample_noise(self.q_net, self._noise())
             resample_noise(self.target_net, self._noise())

@@ -27,6 +27,12 @@ class ExperienceStream(IterableDataset):
     The stream never ends: bound the run with ``trainer.max_steps`` or a ``RewardBound`` callback.
     Lightning prefetches one batch, so each batch's frames are played with the network as it was one
     update earlier.
+
+    With ``updates_per_step`` K > 1 each item is an ``UpdateGroup`` instead: a lazy iterable of K
+    such "play, then sample" batches, which the module trains on one after another inside a single
+    Lightning step (Lightning's per-step work is paid once per K updates). Nothing is played until
+    the module asks for the next batch, so each batch is played with the network of the update just
+    made.
     """
 
     def __init__(
@@ -37,6 +43,7 @@ class ExperienceStream(IterableDataset):
         frames_per_batch: int,
         replay_start_size: int,
         sample: Callable[[], TensorDict] | None = None,
+        updates_per_step: int = 1,
     ):
         super().__init__()
         self.agent = agent
@@ -45,16 +52,54 @@ class ExperienceStream(IterableDataset):
         self.frames_per_batch = frames_per_batch
         self.replay_start_size = replay_start_size
         self.sample = sample or buffer.sample  # prioritized replay passes its own (PrioritizedSampling)
+        self.updates_per_step = updates_per_step
         self._frames_owed = 0
+
+    def play_and_sample(self) -> TensorDict:
+        """Plays this batch's share of frames with the live network, then samples a batch."""
+        self._frames_owed += self.frames_per_batch
+        self._frames_owed -= self.agent.play(self.q_net, self._frames_owed)
+        return self.sample()
 
     def __iter__(self) -> Iterator[TensorDict]:
         missing = self.replay_start_size - len(self.buffer)
         if missing > 0:
             self.agent.play(None, missing, epsilon=1.0)
+        if self.updates_per_step == 1:
+            while True:
+                yield self.play_and_sample()
         while True:
-            self._frames_owed += self.frames_per_batch
-            self._frames_owed -= self.agent.play(self.q_net, self._frames_owed)
-            yield self.sample()
+            yield UpdateGroup(self.play_and_sample, self.updates_per_step)
+
+
+class UpdateGroup:
+    """The K batches of one Lightning step (``data.updates_per_step``), played and sampled lazily.
+
+    Iterating plays and samples one batch at a time, passing each through ``steps`` in order (the
+    datamodule adds its move to the device and prioritized replay's tracking there, the work
+    Lightning does once for an ordinary batch). The consumer may stop early (at ``max_steps``):
+    batches it never asked for are never played.
+    """
+
+    def __init__(self, next_batch: Callable[[], TensorDict], size: int):
+        self.next_batch = next_batch
+        self.size = size
+        self.steps: list[Callable[[TensorDict], TensorDict]] = []
+
+    def then(self, step: Callable[[TensorDict], TensorDict]) -> UpdateGroup:
+        """Adds ``step`` to what every batch goes through when it is drawn; returns the group."""
+        self.steps.append(step)
+        return self
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[TensorDict]:
+        for _ in range(self.size):
+            batch = self.next_batch()
+            for step in self.steps:
+                batch = step(batch)
+            yield batch
 
 
 class EvaluationEpisodes(IterableDataset):
@@ -114,4 +159,4 @@ class EvaluationEpisodes(IterableDataset):
                 obs, _ = self.env.reset()
 
 
-__all__ = ["EvaluationEpisodes", "ExperienceStream"]
+__all__ = ["EvaluationEpisodes", "ExperienceStream", "UpdateGroup"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.loggers import CSVLogger
 
 from lightning_dqn import DQN, DQNDataModule, ExperienceLogger
@@ -41,6 +42,13 @@ def make_trainer(tmp_path, callbacks=(), max_steps=200, log_every_n_steps=10, **
         num_sanity_val_steps=0,
         **kwargs,
     )
+
+
+# One torch thread, as the CLI configs set (torch_threads: 1). With torch's default of one per core,
+# its OpenMP threads spin against anything else on the machine: an in-process CartPole test took
+# 236 s for 1,300 updates beside a busy core, against 10 s with one thread. Subprocess runs get it
+# from their configs.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,8 @@ class EpsilonSchedule(pl.Callback):
     """Sets the agent's exploration rate from the frame counter after every training batch.
 
     Reads ``trainer.datamodule.frames`` and writes ``trainer.datamodule.epsilon``; logs ``epsilon``.
+    With several updates per Lightning step the module calls ``on_update_end`` after each update,
+    so the agent's next frames are played with the epsilon of their frame count all the same.
     It holds no state of its own: on resume the restored frame counter puts it back in place.
 
     Args:
@@ -58,7 +60,10 @@ class EpsilonSchedule(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._update(trainer)
 
+    def on_update_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._update(trainer)
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        epsilon = self._update(trainer)
+        epsilon = self._update(trainer)  # after per-update calls, the same value again: a function of frames
         if is_logging_step(trainer):
             pl_module.log("epsilon", epsilon, prog_bar=True, batch_size=1)

@@ -16,7 +16,8 @@ class ExperienceLogger(pl.Callback):
     """Logs what the agent experienced, every logging step.
 
     - ``frames`` (agent steps over all envs) and ``episodes``; on Atari also ``emulator_frames``
-      (frames x frame skip, the unit papers quote);
+      (frames x frame skip, the unit papers quote); ``updates``, the optimizer steps so far (the
+      loggers' own step counts Lightning steps, which are fewer with ``data.updates_per_step`` > 1);
     - ``reward_100``: mean return of the last 100 training episodes, the seed's "mean reward";
     - ``reward_recent``: the same over the last ``recent_episodes`` (Pong's 100 games span most of
       an hour on a CPU; a short window shows where learning is now);
@@ -50,7 +51,12 @@ class ExperienceLogger(pl.Callback):
             return
         data = trainer.datamodule
         now = time.perf_counter()
-        counts = {"frames": float(data.frames), "episodes": float(data.episodes), "time_s": self._elapsed(now)}
+        counts = {
+            "frames": float(data.frames),
+            "episodes": float(data.episodes),
+            "updates": float(trainer.global_step),
+            "time_s": self._elapsed(now),
+        }
         if getattr(data, "is_atari", False):
             counts["emulator_frames"] = float(data.frames * data.atari.frame_skip)
         if getattr(data, "priority_beta", None) is not None:

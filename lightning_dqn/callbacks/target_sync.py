@@ -14,7 +14,9 @@ class TargetNetworkSync(pl.Callback):
 
     ``tau=1`` is the seed's hard copy (``tgt_net.load_state_dict(net.state_dict())`` every
     SYNC_TARGET_FRAMES); ``tau<1`` is a soft (Polyak) update, usually with a small ``every_frames``.
-    Calls ``pl_module.sync_target(tau)``; the frame of the last sync is saved for resume.
+    Calls ``pl_module.sync_target(tau)``; the frame of the last sync is saved for resume. With
+    several updates per Lightning step the module calls ``on_update_end`` after each update, so the
+    syncs land on the same updates as with one.
 
     Args:
         every_frames: Frames between syncs (seed: SYNC_TARGET_FRAMES, 50 FrozenLake, 1000 Pong).
@@ -30,6 +32,9 @@ class TargetNetworkSync(pl.Callback):
         self.syncs = 0
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self.on_update_end(trainer, pl_module)  # after per-update calls, a no-op: the sync is already done
+
+    def on_update_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         frames = trainer.datamodule.frames
         if frames - self.last_sync_frame >= self.every_frames:
             pl_module.sync_target(self.tau)
