@@ -183,12 +183,13 @@ class WarmupClock(pl.Callback):
 
 def run_lightning(
     frames: int, seed: int, num_envs: int = 1, prioritized: bool = False, variant: str | None = None,
-    device: str = "cpu",
+    device: str = "cpu", updates_per_step: int = 1,
 ) -> Result:
     """The same hyperparameters through DQN, DQNDataModule, the callbacks and a real Trainer.
 
     ``variant`` names a row of ``RAINBOW_ROWS``: its switches on top (epsilon stays as it is, so the
-    rows differ only in what each update and each action computes)."""
+    rows differ only in what each update and each action computes). ``updates_per_step`` K makes K
+    updates per Lightning step (``data.updates_per_step``)."""
     model_switches, data_switches = RAINBOW_ROWS[variant] if variant else ({}, {})
     start = time.perf_counter()
     pl.seed_everything(seed, verbose=False)
@@ -200,11 +201,12 @@ def run_lightning(
         batch_size=BATCH_SIZE,
         frames_per_batch=TRAIN_EVERY,
         seed=seed,
+        updates_per_step=updates_per_step,
         **{"prioritized": prioritized, **data_switches},
     )
     model = DQN(
         obs_shape=data.obs_shape, n_actions=data.n_actions, hidden_sizes=list(HIDDEN), gamma=GAMMA, lr=LR, loss="mse",
-        **model_switches,
+        updates_per_step=updates_per_step, **model_switches,
     )  # fmt: skip
     # linear_epsilon falls by 1.0 per decay_frames; reach EPS_FINAL at EXPLORATION_FRACTION * frames.
     decay_frames = round(EXPLORATION_FRACTION * frames / (EPS_START - EPS_FINAL))
@@ -232,6 +234,7 @@ def run_lightning(
     name = "lightning_dqn" if num_envs == 1 else f"lightning_dqn x{num_envs} envs"
     name += " prioritized" if prioritized else ""
     name += f" {variant}" if variant else ""
+    name += f" K={updates_per_step}" if updates_per_step > 1 else ""
     warm_start = clock.time if clock.time is not None else end
     return Result(
         name, data.frames, trainer.global_step, end - start, data.frames - clock.frames, end - warm_start,
@@ -271,6 +274,8 @@ def main() -> None:
     parser.add_argument("--prioritized", action="store_true", help="add a row with prioritized replay")
     parser.add_argument("--rainbow", action="store_true", help="add rows with noisy layers, C51, and all six Rainbow parts")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every run's networks live")
+    parser.add_argument("--updates-per-step", type=int, nargs="+", default=[], metavar="K",
+                        help="add a lightning_dqn row per K: data.updates_per_step = K")
     args = parser.parse_args()
     if args.frames < LEARNING_STARTS + TRAIN_EVERY:
         parser.error(f"--frames must be at least {LEARNING_STARTS + TRAIN_EVERY} (warm-up + one step)")
@@ -284,6 +289,7 @@ def main() -> None:
     results = [run_plain(args.frames, args.seed, **on), run_lightning(args.frames, args.seed, **on)]
     if args.vec_envs > 1:
         results.append(run_lightning(args.frames, args.seed, num_envs=args.vec_envs, **on))
+    results += [run_lightning(args.frames, args.seed, updates_per_step=k, **on) for k in args.updates_per_step]
     if args.prioritized:
         results.append(run_lightning(args.frames, args.seed, prioritized=True, **on))
     if args.rainbow:

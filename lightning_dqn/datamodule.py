@@ -8,14 +8,14 @@ from typing import Any
 import gymnasium as gym
 import pytorch_lightning as pl
 import torch
-from gymnasium.wrappers import RecordVideo
 from tensordict import TensorDictBase
 from torch.utils.data import DataLoader
 
 from lightning_dqn.agent import Agent
 from lightning_dqn.envs.atari import AtariOptions, is_atari, make_atari_env, make_atari_vector_env
 from lightning_dqn.envs.generic import check_env_spaces, make_env, make_vector_env, probe_env
-from lightning_dqn.errors import ConfigError, require
+from lightning_dqn.envs.video import check_video_recording, recording
+from lightning_dqn.errors import require
 from lightning_dqn.replay.prioritized import PrioritizedSampling
 from lightning_dqn.random_streams import stream_generator
 from lightning_dqn.replay.checkpoint import buffer_state, dump_beside, load_beside, load_buffer_state
@@ -154,7 +154,10 @@ class DQNDataModule(pl.LightningDataModule):
             f"must be >= 1 or null, got {priority_beta_frames}",
         )
         if record_video:
-            self._check_video_recording(env_id, env_kwargs)
+            if self.is_atari:
+                check_video_recording(lambda **render: make_atari_env(env_id, self.atari, env_kwargs, **render), env_id)
+            else:
+                check_video_recording(lambda **render: make_env(env_id, env_kwargs, **render), env_id)
         if self.is_atari:
             self.atari.check()
             env = make_atari_env(env_id, self.atari, env_kwargs)
@@ -289,28 +292,9 @@ class DQNDataModule(pl.LightningDataModule):
         else:
             env = make_env(hp.env_id, hp.env_kwargs, **render)
         if hp.record_video:
-            # Recorded once per agent step: on Atari that is every frame_skip-th emulator frame.
             frame_skip = self.atari.frame_skip if self.is_atari else 1
-            fps = max(1, round(env.metadata.get("render_fps", 30) / frame_skip))
-            folder = os.path.join(run_directory(self.trainer), "videos")
-            env = RecordVideo(env, folder, episode_trigger=lambda _: False, fps=fps, disable_logger=True)
+            env = recording(env, os.path.join(run_directory(self.trainer), "videos"), frame_skip)
         return env
-
-    def _check_video_recording(self, env_id: str, env_kwargs: dict[str, Any] | None) -> None:
-        """Renders one frame and loads the video writer now, not after hours of training."""
-        try:
-            import moviepy  # noqa: F401 - RecordVideo's writer
-
-            make = make_atari_env if self.is_atari else make_env
-            args = (env_id, self.atari, env_kwargs) if self.is_atari else (env_id, env_kwargs)
-            env = make(*args, render_mode="rgb_array")
-            env.reset(seed=0)
-            frame = env.render()
-            env.close()
-        except (ImportError, gym.error.Error) as err:
-            raise ConfigError("data.record_video", f"cannot record {env_id!r} ({err})") from None
-        if frame is None:
-            raise ConfigError("data.record_video", f"{env_id!r} renders no rgb_array frames")
 
     def _video_name(self) -> str:
         stage = "test" if self.trainer.testing else "eval"

@@ -1,6 +1,7 @@
 """DDP on CPU: two processes (Lightning's launch, or two nodes under torchrun), each with its own envs
 and buffer, stop together at the bound."""
 
+import json
 import os
 import socket
 import subprocess
@@ -68,3 +69,18 @@ def test_two_nodes_under_torchrun_solve_with_one_run_directory_config_and_wandb_
     for row in rows:
         assert row["global/frames"] == 2 * row["frames"] and row["global/episodes"] >= row["episodes"]
     assert {"global/reward_100", "reward_100"} <= set(rows[-1])
+
+
+def test_several_updates_per_step_keep_the_ranks_weights_equal(tmp_path):
+    # manual optimization: each update's backward must still average the gradients over the ranks
+    probe = {"class_path": "ddp_probe.SameWeightsProbe", "init_args": {"path": str(tmp_path / "probe.json")}}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "lightning_dqn", "fit", "--config", NONSLIPPERY, "--trainer.accelerator", "cpu",
+         "--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.logger", "false",
+         "--data.updates_per_step", "4", "--trainer.max_steps", "202", f"--trainer.callbacks+={json.dumps(probe)}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((tmp_path / "probe.json").read_text())
+    assert record == {"same_weights": True, "ranks": 2, "updates": 202}

@@ -41,3 +41,13 @@ def test_bad_env_is_a_config_error(env_id, kwargs, field, text):
     assert err.value.field == field
     assert str(err.value).startswith(field + ": ")
     assert text in str(err.value)
+
+
+def test_video_recording_is_checked_before_training():
+    import gymnasium as gym
+
+    from lightning_dqn.envs.video import check_video_recording
+
+    check_video_recording(lambda **render: gym.make("CartPole-v1", **render), "CartPole-v1")  # renders: fine
+    with pytest.raises(ConfigError, match="data.record_video: 'CartPole-v1' renders no rgb_array frames"):
+        check_video_recording(lambda **render: gym.make("CartPole-v1"), "CartPole-v1")  # render_mode ignored
