@@ -127,6 +127,10 @@ class DQNCLI(LightningCLI):
                 f"Lightning's clipping does not run with data.updates_per_step > 1; set "
                 f"model.gradient_clip_val: {self._get(self.config, 'trainer.gradient_clip_val')} instead",
             )
+        if (self._get(self.config, "trainer.accumulate_grad_batches") or 1) != 1:
+            raise ConfigError(
+                "trainer.accumulate_grad_batches", "must be 1 with data.updates_per_step > 1 (each batch is one update)"
+            )
         for callback in self._get(self.config, "trainer.callbacks") or []:
             every = getattr(callback, "init_args", {}).get("every_n_train_steps")
             if every and every % updates:

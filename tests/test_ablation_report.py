@@ -49,3 +49,11 @@ def test_a_file_is_never_replaced_by_a_shorter_one_silently(tmp_path):
     assert len(said) == 1 and "held 3 rows, the new one 1" in said[0] and str(kept) in said[0]
     write_csv(path, [{"a": 1}, {"a": 2}], ["a"], echo=said.append)  # more rows: no copy, no note
     assert len(list(tmp_path.glob("scores.csv.before-*"))) == 1 and len(said) == 1
+
+
+def test_the_footnote_names_what_the_metric_counts():
+    from lightning_dqn.ablation.report import markdown_table
+
+    assert "last 3 evaluations; AUC: mean of all its evaluations;" in markdown_table([], "eval/return_mean", 3, "dqn")
+    footnote = markdown_table([], "reward_100", 5, "dqn")
+    assert "last 5 logged values of reward_100; AUC: mean of all its logged values of reward_100;" in footnote

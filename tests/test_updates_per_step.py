@@ -138,6 +138,7 @@ def test_model_arguments_are_checked():
         (["--data.updates_per_step", "0"], "data.updates_per_step"),
         (["--data.updates_per_step", "4", "--trainer.gradient_clip_val", "10"], "trainer.gradient_clip_val"),
         (["--data.updates_per_step", "3"], "ModelCheckpoint.every_n_train_steps"),  # every 2,000 steps
+        (["--data.updates_per_step", "2", "--trainer.accumulate_grad_batches", "2"], "trainer.accumulate_grad_batches"),
     ],
 )
 def test_cli_mistakes_are_one_line(args, field, tmp_path, capsys, monkeypatch):

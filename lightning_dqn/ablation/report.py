@@ -230,8 +230,9 @@ def markdown_table(
         improvement = "baseline" if s.variant == baseline else str(s.improvement or "-")
         lines.append(f"| {s.variant} | {runs} | {s.final or '-'} | {s.auc or '-'} | {improvement} |")
     lines.append("")
+    points = "evaluations" if metric.startswith("eval/") else f"logged values of {metric}"
     lines.append(
-        f"final: mean of each run's last {final_evaluations} evaluations; AUC: mean of all its evaluations; "
+        f"final: mean of each run's last {final_evaluations} {points}; AUC: mean of all its {points}; "
         f"IQM: mean of the middle half of the runs; intervals: percentile bootstrap over runs ({samples} resamples). "
         "P(better): chance that a run of the variant ends above a run of the baseline (0.5 = no difference)."
     )
