@@ -46,7 +46,8 @@ def test_every_notebook_has_a_budget():
 
 
 @pytest.mark.parametrize("name", sorted(BUDGETS))
-def test_notebook_runs(name, tmp_path):
+def test_notebook_runs(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel's torch: one thread, as the configs and conftest set
     book = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert all(not cell.get("outputs") for cell in book.cells if cell.cell_type == "code"), "stored without outputs"
     (parameters,) = [c for c in book.cells if "parameters" in c.metadata.get("tags", [])]
