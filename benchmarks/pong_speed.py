@@ -49,6 +49,7 @@ from gymnasium.vector import AutoresetMode
 from pytorch_lightning.loggers import CSVLogger
 from torchrl.data import ReplayBuffer
 
+from cartpole_speed import device_name  # a sibling script: benchmarks/ is on sys.path when run
 from lightning_dqn import DQN, DQNDataModule, EpsilonSchedule, ExperienceLogger, TargetNetworkSync
 from lightning_dqn.envs.atari import AtariOptions
 from lightning_dqn.replay.frames import bytes_per_row
@@ -272,11 +273,6 @@ def run_lightning(
 def replay_bytes(buffer: ReplayBuffer) -> tuple[int, int]:
     """Bytes of every tensor the frame-once storage allocated, and its capacity in rows."""
     return round(bytes_per_row(buffer) * buffer.storage.max_size), buffer.storage.max_size
-
-
-def device_name(device: str) -> str:
-    """``CPU`` or the GPU's name, for the table's title line."""
-    return torch.cuda.get_device_name() if device == "cuda" else "CPU"
 
 
 def print_table(results: list[Result]) -> None:

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from lightning_dqn.agent import Agent
 from lightning_dqn.envs.atari import AtariOptions, is_atari, make_atari_env, make_atari_vector_env
-from lightning_dqn.envs.generic import check_env_spaces, make_env, make_vector_env, probe_env
+from lightning_dqn.envs.generic import check_env_spaces, make_env, make_vector_env
 from lightning_dqn.envs.video import check_video_recording, recording
 from lightning_dqn.errors import require
 from lightning_dqn.replay.prioritized import PrioritizedSampling
@@ -153,20 +153,15 @@ class DQNDataModule(pl.LightningDataModule):
             "data.priority_beta_frames",
             f"must be >= 1 or null, got {priority_beta_frames}",
         )
-        if record_video:
-            if self.is_atari:
-                check_video_recording(lambda **render: make_atari_env(env_id, self.atari, env_kwargs, **render), env_id)
-            else:
-                check_video_recording(lambda **render: make_env(env_id, env_kwargs, **render), env_id)
         if self.is_atari:
             self.atari.check()
-            env = make_atari_env(env_id, self.atari, env_kwargs)
-            try:
-                obs_shape, self.n_actions = check_env_spaces(env, env_id)
-            finally:
-                env.close()
-        else:
-            obs_shape, self.n_actions = probe_env(env_id, env_kwargs)
+        if record_video:
+            check_video_recording(self._make_one_env, env_id)
+        env = self._make_one_env()
+        try:
+            obs_shape, self.n_actions = check_env_spaces(env, env_id)
+        finally:
+            env.close()
         self.obs_shape = list(obs_shape)  # a list, so the linked model.obs_shape saves as plain YAML
         self.agent: Agent | None = None
         self._episodes: EvaluationEpisodes | None = None
@@ -284,13 +279,18 @@ class DQNDataModule(pl.LightningDataModule):
         )
         return max_steps * hp.frames_per_batch + hp.replay_start_size
 
+    def _make_one_env(self, training: bool = False, **render) -> gym.Env:
+        """One env of this datamodule's kind: Atari through its options (``training=False``: whole
+        games, no life-loss terminals, true scores), anything else through gymnasium's registry."""
+        hp = self.hparams
+        if self.is_atari:
+            return make_atari_env(hp.env_id, self.atari, hp.env_kwargs, training=training, **render)
+        return make_env(hp.env_id, hp.env_kwargs, **render)
+
     def _make_eval_env(self) -> gym.Env:
         hp = self.hparams
         render = {"render_mode": "rgb_array"} if hp.record_video else {}
-        if self.is_atari:  # whole games: no life-loss terminals, true scores
-            env = make_atari_env(hp.env_id, self.atari, hp.env_kwargs, training=False, **render)
-        else:
-            env = make_env(hp.env_id, hp.env_kwargs, **render)
+        env = self._make_one_env(training=False, **render)
         if hp.record_video:
             frame_skip = self.atari.frame_skip if self.is_atari else 1
             env = recording(env, os.path.join(run_directory(self.trainer), "videos"), frame_skip)

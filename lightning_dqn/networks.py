@@ -122,7 +122,40 @@ class MLPQNetwork(QNetwork):
         return self.body(obs.float())
 
 
-class NatureCNN(QNetwork):
+class ConvQNetwork(QNetwork):
+    """A convolutional trunk (ending in ``Flatten``), then the Q head: the wiring both image networks
+    share, so ``dueling``, ``noisy`` and the distributional ``support`` work the same on each.
+
+    ``input_scale`` divides the observation bytes first (255 for Atari frames; 1, no division, for
+    MinAtar's 0/1 channels). The head's first layer has ``hidden`` units, one per stream with
+    ``dueling``.
+    """
+
+    def __init__(
+        self,
+        conv: nn.Sequential,
+        obs_shape: Sequence[int],
+        n_actions: int,
+        hidden: int,
+        input_scale: float,
+        dueling: bool,
+        noisy: bool,
+        sigma0: float,
+        support: Tensor | None,
+    ):
+        super().__init__()
+        self.conv = conv
+        self.input_scale = input_scale
+        with torch.no_grad():
+            n_features = self.conv(torch.zeros(1, *obs_shape)).shape[1]
+        self.head = QHead(n_features, n_actions, hidden, dueling=dueling, noisy=noisy, sigma0=sigma0, support=support)
+
+    def features(self, obs: Tensor) -> Tensor:
+        x = obs.float()
+        return self.conv(x / self.input_scale if self.input_scale != 1 else x)
+
+
+class NatureCNN(ConvQNetwork):
     """The Nature DQN network (Mnih et al. 2015; the seed's ``DQN`` class) for stacked frames.
 
     Three strided convolutions (32x8x8/4, 64x4x4/2, 64x3x3/1) and two fully connected layers (512,
@@ -140,10 +173,8 @@ class NatureCNN(QNetwork):
         sigma0: float = 0.5,
         support: Tensor | None = None,
     ):
-        super().__init__()
-        channels = obs_shape[0]
-        self.conv = nn.Sequential(
-            nn.Conv2d(channels, 32, kernel_size=8, stride=4),
+        conv = nn.Sequential(
+            nn.Conv2d(obs_shape[0], 32, kernel_size=8, stride=4),
             nn.ReLU(),
             nn.Conv2d(32, 64, kernel_size=4, stride=2),
             nn.ReLU(),
@@ -151,15 +182,10 @@ class NatureCNN(QNetwork):
             nn.ReLU(),
             nn.Flatten(),
         )
-        with torch.no_grad():
-            n_features = self.conv(torch.zeros(1, *obs_shape)).shape[1]
-        self.head = QHead(n_features, n_actions, hidden=512, dueling=dueling, noisy=noisy, sigma0=sigma0, support=support)
-
-    def features(self, obs: Tensor) -> Tensor:
-        return self.conv(obs.float() / 255.0)
+        super().__init__(conv, obs_shape, n_actions, 512, 255.0, dueling, noisy, sigma0, support)
 
 
-class MinAtarCNN(QNetwork):
+class MinAtarCNN(ConvQNetwork):
     """The MinAtar paper's network (Young & Tian 2019) for its 10x10 grids.
 
     One 3x3 convolution with 16 channels (stride 1, no padding) and ReLU, then a 128-unit layer and
@@ -177,14 +203,8 @@ class MinAtarCNN(QNetwork):
         sigma0: float = 0.5,
         support: Tensor | None = None,
     ):
-        super().__init__()
-        channels, height, width = obs_shape
-        self.conv = nn.Sequential(nn.Conv2d(channels, 16, kernel_size=3, stride=1), nn.ReLU(), nn.Flatten())
-        n_features = 16 * (height - 2) * (width - 2)
-        self.head = QHead(n_features, n_actions, hidden=128, dueling=dueling, noisy=noisy, sigma0=sigma0, support=support)
-
-    def features(self, obs: Tensor) -> Tensor:
-        return self.conv(obs.float())
+        conv = nn.Sequential(nn.Conv2d(obs_shape[0], 16, kernel_size=3, stride=1), nn.ReLU(), nn.Flatten())
+        super().__init__(conv, obs_shape, n_actions, 128, 1.0, dueling, noisy, sigma0, support)
 
 
 def make_q_network(
@@ -205,4 +225,4 @@ def make_q_network(
     return MLPQNetwork(obs_shape, n_actions, hidden_sizes, dueling, noisy, sigma0, support)
 
 
-__all__ = ["NETWORKS", "MLPQNetwork", "MinAtarCNN", "NatureCNN", "QHead", "QNetwork", "linear", "make_q_network"]
+__all__ = ["NETWORKS", "ConvQNetwork", "MLPQNetwork", "MinAtarCNN", "NatureCNN", "QHead", "QNetwork", "linear", "make_q_network"]

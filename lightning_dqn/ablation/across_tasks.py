@@ -84,15 +84,20 @@ def score_matrices(
 
 
 def summarize_across_tasks(
-    matrices: dict[str, ScoreMatrix], baseline: str, samples: int = 2000, seed: int = 0
+    matrices: dict[str, ScoreMatrix],
+    baseline: str,
+    samples: int = 2000,
+    seed: int = 0,
+    names: tuple[str, ...] = tuple(AGGREGATES),
+    with_improvement: bool = True,
 ) -> list[AcrossTasks]:
-    """Every aggregate of each variant's matrix with its interval, and P(better than baseline)."""
-    base = matrices.get(baseline)
+    """The aggregates ``names`` of each variant's matrix with their intervals, and (``with_improvement``)
+    P(better than baseline). A study of one experiment asks only for what its figure draws: its
+    table has the rest already."""
+    base = matrices.get(baseline) if with_improvement else None
     summaries = []
     for variant, matrix in matrices.items():
-        aggregates = {
-            name: bootstrap(matrix.scores, aggregate, samples=samples, seed=seed) for name, aggregate in AGGREGATES.items()
-        }
+        aggregates = {name: bootstrap(matrix.scores, AGGREGATES[name], samples=samples, seed=seed) for name in names}
         improvement = None
         if variant != baseline and base is not None:
             improvement = bootstrap_improvement(matrix.scores, base.scores, samples=samples, seed=seed)

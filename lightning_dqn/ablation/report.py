@@ -36,9 +36,9 @@ from lightning_dqn.ablation.across_tasks import (
     AcrossTasks, Scale, across_tasks_table, score_matrices, summarize_across_tasks,
 )  # fmt: skip
 from lightning_dqn.ablation.runner import STUDY_COPY, is_done, read_status
-from lightning_dqn.ablation.study import DEFAULT_FINAL_EVALUATIONS, DEFAULT_METRIC, SINGLE_TASK
+from lightning_dqn.ablation.study import DEFAULT_FINAL_EVALUATIONS, DEFAULT_METRIC, SINGLE_TASK, task_scale
 from lightning_dqn.errors import ConfigError
-from lightning_dqn.scores import Estimate, bootstrap, bootstrap_curve, bootstrap_improvement
+from lightning_dqn.scores import AGGREGATES, Estimate, bootstrap, bootstrap_curve, bootstrap_improvement
 from lightning_dqn.wandb_records import read_offline_run
 
 CURVE_FIELDS = ("variant", "seed", "metric", "frames", "value")  # and "task" first in a study across tasks
@@ -83,11 +83,7 @@ def task_scales(settings: dict) -> dict[str, Scale | None]:
     tasks = settings.get("tasks")
     if not tasks:
         return {SINGLE_TASK: None}
-    scales = {}
-    for name, spec in tasks.items():
-        scale = (spec or {}).get("normalize")
-        scales[name] = (float(scale["random"]), float(scale["reference"])) if scale else None
-    return scales
+    return {name: task_scale(spec or {}, f"tasks.{name}", required=len(tasks) > 1) for name, spec in tasks.items()}
 
 
 def _run_dirs(variant_dir: Path) -> list[Path]:
@@ -285,10 +281,15 @@ def write_figures(
     ]
     finals = {(s.task, s.variant, s.seed): s.final for s in scores}
     matrices = score_matrices(finals, scales, variants)
-    summaries = summarize_across_tasks(matrices, baseline, samples) if matrices else []
+    normalised = len(scales) > 1 or any(scale is not None for scale in scales.values())
+    names = ("iqm", "mean", "median", "optimality_gap") if normalised else ("iqm", "mean", "median")
+    across = list(scales) != [SINGLE_TASK]  # the across-task table needs every aggregate; one experiment's, the figure's
+    summaries = (
+        summarize_across_tasks(matrices, baseline, samples, names=tuple(AGGREGATES) if across else names, with_improvement=across)
+        if matrices
+        else []
+    )
     if summaries:
-        normalised = len(scales) > 1 or any(scale is not None for scale in scales.values())
-        names = ("iqm", "mean", "median", "optimality_gap") if normalised else ("iqm", "mean", "median")
         xlabel = "normalised final score" if normalised else f"final {metric}"
         written.append(figures.save(figures.aggregates(summaries, names, xlabel), out / "aggregates.png"))
         written.append(figures.save(figures.profile(matrices, xlabel, samples=max(100, samples // 4)), out / "profile.png"))

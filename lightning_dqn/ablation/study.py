@@ -240,25 +240,30 @@ def _tasks(raw: dict, relative_to: Path) -> dict[str, Task]:
         require(isinstance(spec, dict), where, f"must be a mapping with {', '.join(TASK_FIELDS)}, got {spec!r}")
         unknown = sorted(set(spec) - set(TASK_FIELDS))
         require(not unknown, f"{where}.{unknown[0]}" if unknown else "", f"unknown field; allowed: {', '.join(TASK_FIELDS)}")
-        scale = spec.get("normalize")
-        if len(tasks) > 1 or scale is not None:  # scores of several tasks only add up on one scale
-            require(
-                isinstance(scale, dict) and set(scale) == {"random", "reference"},
-                f"{where}.normalize",
-                "must be {random: <score of random play>, reference: <score that counts as 1>} "
-                f"(needed to aggregate across tasks), got {scale!r}",
-            )
-            random, reference = _number(scale["random"], f"{where}.normalize.random"), _number(
-                scale["reference"], f"{where}.normalize.reference"
-            )
-            require(reference != random, f"{where}.normalize", f"reference must differ from random, both are {random}")
-        else:
-            random = reference = None
+        random, reference = task_scale(spec, where, required=len(tasks) > 1) or (None, None)
         parsed[name] = Task(
             name, _configs(spec.get("configs"), f"{where}.configs", relative_to),
             _mapping(spec.get("overrides"), f"{where}.overrides"), random, reference,
         )  # fmt: skip
     return parsed
+
+
+def task_scale(spec: dict, where: str, required: bool) -> tuple[float, float] | None:
+    """A task's ``normalize`` as ``(random, reference)``, checked; None when it has none and none is
+    ``required`` (scores of several tasks only add up on one scale). The report reads it here too."""
+    scale = spec.get("normalize")
+    if scale is None and not required:
+        return None
+    require(
+        isinstance(scale, dict) and set(scale) == {"random", "reference"},
+        f"{where}.normalize",
+        "must be {random: <score of random play>, reference: <score that counts as 1>} "
+        f"(needed to aggregate across tasks), got {scale!r}",
+    )
+    random = _number(scale["random"], f"{where}.normalize.random")
+    reference = _number(scale["reference"], f"{where}.normalize.reference")
+    require(reference != random, f"{where}.normalize", f"reference must differ from random, both are {random}")
+    return random, reference
 
 
 def load_study(path: str | Path) -> Study:
@@ -317,4 +322,4 @@ def load_study(path: str | Path) -> Study:
     )
 
 
-__all__ = ["SINGLE_TASK", "PlannedRun", "Study", "Task", "cli_value", "load_study"]
+__all__ = ["SINGLE_TASK", "PlannedRun", "Study", "Task", "cli_value", "load_study", "task_scale"]
