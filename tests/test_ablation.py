@@ -203,3 +203,40 @@ def test_report_of_a_directory_without_a_study_is_one_line(tmp_path):
     result = ablation("report", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: study_dir: {tmp_path} holds no study (no study.yaml); pass <out>/<name>"
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_from_it_and_the_report_joins_both_parts(tmp_path):
+    study_file = write_study(
+        tmp_path / "lake.yaml",
+        seeds=[0],
+        overrides={"trainer.max_steps": 3500, "data.eval_every_frames": 1000, "data.eval_episodes": 2},
+    )
+    (run,) = load_study(study_file).plan(Path("runs") / "ablations")
+    # the first attempt, as the runner starts it, dies at step 2,000 with its last.ckpt saved and no
+    # status.json: what a machine that went away leaves
+    (tmp_path / run.directory).mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    first = subprocess.run([*run.command, "--trainer.max_steps", "2000"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-2000:]
+
+    result = ablation("run", str(study_file), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir, attempt = tmp_path / run.directory, tmp_path / run.directory.with_name("seed0.attempt1")
+    assert f"kept as {attempt.relative_to(tmp_path)}, resumed from" in result.stdout, result.stdout
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["returncode"] == 0 and status["resumes"] == "seed0.attempt1"
+    assert status["command"][-2] == "--ckpt_path" and status["command"][-1].startswith(str(attempt.relative_to(tmp_path)))
+
+    (early_dir,) = (attempt / "wandb").glob("offline-run-*")
+    (late_dir,) = (run_dir / "wandb").glob("offline-run-*")
+    early, late = read_offline_run(early_dir), read_offline_run(late_dir)
+    resumed_at = late.column("frames")[0][0]
+    assert resumed_at > 2000 + 500, "the second part continues the frame count (500 warm-up frames)"
+    assert early.column("eval/return_mean")[0][0] == 1501 and late.column("eval/return_mean")[0][0] > resumed_at
+
+    with open(tmp_path / "runs" / "ablations" / "lake" / "curves.csv") as f:
+        curves = [r for r in csv.DictReader(f) if r["metric"] == "eval/return_mean"]
+    frames = [int(r["frames"]) for r in curves]
+    assert frames == sorted(set(frames)), "one evaluation per point, in order"
+    assert frames[0] == 1501 and frames[-1] == late.column("eval/return_mean")[-1][0], "both parts, joined"
+    assert [int(f) for f, _ in early.column("eval/return_mean") if f < resumed_at] == [f for f in frames if f < resumed_at]

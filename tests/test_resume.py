@@ -118,6 +118,20 @@ def test_a_checkpoint_older_than_the_buffer_beside_it_is_refused(tmp_path):
     assert len(refill.buffer) >= 100, "refilled with random play"
 
 
+def test_a_run_directory_moved_with_its_checkpoints_resumes_from_its_own_dump(tmp_path):
+    data = nonslippery_data(replay_start_size=100)
+    make_trainer(tmp_path / "run", callbacks(tmp_path / "run"), max_steps=200).fit(model_for(data), datamodule=data)
+    stored = data.buffer[:]
+    (tmp_path / "run").rename(tmp_path / "run.attempt1")  # the checkpoint still names run/ckpt/replay
+
+    resumed_data = nonslippery_data(replay_start_size=100)
+    moved = tmp_path / "run.attempt1"
+    resumed = make_trainer(tmp_path / "next", callbacks(tmp_path / "next"), max_steps=201)
+    resumed.fit(model_for(resumed_data), datamodule=resumed_data, ckpt_path=str(moved / "ckpt" / "last.ckpt"))
+    assert resumed.global_step == 201
+    assert torch.equal(resumed_data.buffer[: len(stored)]["observation"][:10], stored["observation"][:10])
+
+
 def test_checkpoint_buffer_names_its_choices():
     with pytest.raises(ConfigError) as err:
         nonslippery_data(checkpoint_buffer="everywhere")

@@ -35,7 +35,7 @@ from lightning_dqn.ablation import figures
 from lightning_dqn.ablation.across_tasks import (
     AcrossTasks, Scale, across_tasks_table, score_matrices, summarize_across_tasks,
 )  # fmt: skip
-from lightning_dqn.ablation.runner import STUDY_COPY, is_done, read_status
+from lightning_dqn.ablation.runner import RESUMES_FILE, STUDY_COPY, is_done, read_status
 from lightning_dqn.ablation.study import DEFAULT_FINAL_EVALUATIONS, DEFAULT_METRIC, SINGLE_TASK, task_scale
 from lightning_dqn.errors import ConfigError
 from lightning_dqn.scores import AGGREGATES, Estimate, bootstrap, bootstrap_curve, bootstrap_improvement
@@ -104,15 +104,40 @@ def collect_curves(
                 if not is_done(run_dir):
                     failed[(task, variant)] += read_status(run_dir) is not None
                     continue
-                (wandb_dir,) = [p.parent for p in run_dir.glob("wandb/*run-*/run-*.wandb")]
-                history = read_offline_run(wandb_dir)
                 seed = int(run_dir.name[4:])
-                for key in dict.fromkeys([metric, TRAINING_METRIC]):
-                    for frames, value in history.column(key):
+                for key, column in run_columns(run_dir, list(dict.fromkeys([metric, TRAINING_METRIC]))).items():
+                    for frames, value in column:
                         rows.append(
                             {"task": task, "variant": variant, "seed": seed, "metric": key, "frames": int(frames), "value": float(value)}
                         )  # fmt: skip
     return rows, dict(failed)
+
+
+def run_columns(run_dir: Path, keys: list[str]) -> dict[str, list[tuple[float, float]]]:
+    """Each of ``keys`` against frames in a run's W&B record; a resumed run's (``resumes.txt``)
+    joined after the curves of the attempts it continues."""
+    found = [p.parent for p in run_dir.glob("wandb/*run-*/run-*.wandb")]
+    if len(found) > 1:
+        raise ConfigError("study_dir", f"{run_dir} holds {len(found)} W&B runs; one run directory holds one")
+    history = read_offline_run(found[0]) if found else None
+    columns = {key: history.column(key) if history is not None else [] for key in keys}
+    if (run_dir / RESUMES_FILE).is_file():
+        earlier = run_columns(run_dir.parent / (run_dir / RESUMES_FILE).read_text().strip(), keys)
+        columns = {key: stitch(earlier[key], columns[key]) for key in keys}
+    return columns
+
+
+def stitch(earlier: list[tuple[float, float]], later: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """One curve from a run and its resumed continuation: the earlier part up to where the later
+    one starts (what the earlier part logged after its checkpoint was redone by the later one).
+
+    >>> stitch([(1, 0.1), (2, 0.2), (3, 0.3)], [(3, 0.35), (4, 0.4)])
+    [(1, 0.1), (2, 0.2), (3, 0.35), (4, 0.4)]
+    >>> stitch([(1, 0.1)], [])
+    [(1, 0.1)]
+    """
+    start = later[0][0] if later else float("inf")
+    return [point for point in earlier if point[0] < start] + list(later)
 
 
 def _data_rows(path: Path) -> int:
@@ -356,7 +381,9 @@ __all__ = [
     "markdown_table",
     "read_curves",
     "report",
+    "run_columns",
     "run_scores",
+    "stitch",
     "study_settings",
     "summarize",
 ]

@@ -5,7 +5,10 @@ override fails here, as one line naming the variant) and kept as ``<study>/<vari
 Each run writes ``status.json`` when its process ends; a run with exit code 0 is done and is skipped
 when the study is run again, so adding seeds or variants to a study, or restarting one that was
 stopped, runs only what is missing. A run that failed or was interrupted is moved aside to
-``seed<k>.attempt<N>`` (kept, not deleted) and run again.
+``seed<k>.attempt<N>`` (kept, not deleted) and run again: from scratch after a failure, and from
+the ``last.ckpt`` it left (its replay dump beside it) after an interruption or a kill, so a study
+stopped at the end of a working day loses only what came after the run's last checkpoint. The
+resumed run names the attempt it continues in ``resumes.txt``; the report joins their curves.
 
 A run ended by a signal (``fit`` exits 128 + its number after saving ``last.ckpt``) is recorded as
 interrupted, never as done. When the runner itself gets SIGTERM or SIGINT it passes SIGTERM to its
@@ -22,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -34,6 +37,7 @@ STATUS_FILE = "status.json"
 LOG_FILE = "output.log"
 VARIANT_CONFIG = "config.yaml"
 STUDY_COPY = "study.yaml"
+RESUMES_FILE = "resumes.txt"  # in a resumed run: the name of the attempt it continues
 LOGGER_CLASS = "lightning_dqn.tracking.DQNWandbLogger"
 
 
@@ -143,6 +147,16 @@ def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
+def resume_point(attempt: Path) -> Path | None:
+    """The newest ``last.ckpt`` a stopped attempt left, or None: none saved, or the attempt failed
+    (an error would come back; it starts over)."""
+    status = read_status(attempt)
+    if status is not None and not status.get("interrupted"):
+        return None
+    found = sorted(attempt.glob("**/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime)
+    return found[-1] if found else None
+
+
 def _move_aside(run_dir: Path) -> Path:
     attempt = 1
     while (aside := run_dir.with_name(f"{run_dir.name}.attempt{attempt}")).exists():
@@ -159,8 +173,10 @@ class _Running:
     log: object
 
 
-def _start(run: PlannedRun) -> _Running:
+def _start(run: PlannedRun, continues: Path | None = None) -> _Running:
     run.directory.mkdir(parents=True)
+    if continues is not None:
+        (run.directory / RESUMES_FILE).write_text(continues.name + "\n")
     log = open(run.directory / LOG_FILE, "w")
     log.write("$ " + shlex.join(run.command) + "\n")
     log.flush()
@@ -184,6 +200,8 @@ def _finish(job: _Running) -> dict:
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": job.run.command,
     }
+    if (job.run.directory / RESUMES_FILE).is_file():
+        status["resumes"] = (job.run.directory / RESUMES_FILE).read_text().strip()
     (job.run.directory / STATUS_FILE).write_text(json.dumps(status, indent=1) + "\n")
     return status
 
@@ -229,10 +247,16 @@ def run_study(
                 _stop_all(running, statuses, echo)
                 raise StudyInterrupted(received[0])
             while queue and len(running) < max(1, workers):
-                run = queue.pop(0)
+                run, continues = queue.pop(0), None
                 if run.directory.exists():
-                    echo(f"  {run.directory} did not finish before; kept as {_move_aside(run.directory)}")
-                running.append(_start(run))
+                    aside = _move_aside(run.directory)
+                    checkpoint = resume_point(aside)
+                    if checkpoint is None:
+                        echo(f"  {run.directory} did not finish before; kept as {aside}")
+                    else:
+                        run, continues = replace(run, command=[*run.command, "--ckpt_path", str(checkpoint)]), aside
+                        echo(f"  {run.directory} stopped before it finished; kept as {aside}, resumed from {checkpoint}")
+                running.append(_start(run, continues))
                 echo(f"      {_label(run)}: started")
             time.sleep(0.2)
             for job in [job for job in running if job.process.poll() is not None]:
@@ -274,4 +298,4 @@ def _stop_all(running: list[_Running], statuses: list[dict], echo) -> None:
     running.clear()
 
 
-__all__ = ["is_done", "read_status", "resolve_variant_configs", "run_study"]
+__all__ = ["RESUMES_FILE", "is_done", "read_status", "resolve_variant_configs", "resume_point", "run_study"]

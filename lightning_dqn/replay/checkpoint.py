@@ -50,22 +50,31 @@ def dump_beside(buffer: ReplayBuffer, replay_dir: str, rank: int, global_step: i
     return {"dir": os.path.abspath(replay_dir), **stamp}
 
 
-def load_beside(buffer: ReplayBuffer, record: dict, rank: int) -> None:
+def load_beside(buffer: ReplayBuffer, record: dict, rank: int, checkpoint_path: str | None = None) -> None:
     """Loads the dump a checkpoint's ``record`` points to into ``buffer`` (an empty one of the same
-    construction); a dump that is missing or belongs to another step is a one-line error."""
-    target = rank_directory(record["dir"], rank)
-    found = _read_stamp(target)
+    construction); a dump that is missing or belongs to another step is a one-line error.
+
+    The record holds an absolute path; a ``replay/`` folder beside ``checkpoint_path`` is looked at
+    first, so a run directory that was moved or copied with its checkpoints (a study's interrupted
+    run kept aside, a run carried to another machine) resumes from its own dump."""
     wanted = {key: record[key] for key in ("global_step", "frames", "rows")}
+    places = [rank_directory(record["dir"], rank)]
+    if checkpoint_path is not None:
+        places.insert(0, rank_directory(os.path.join(os.path.dirname(os.path.abspath(checkpoint_path)), "replay"), rank))
+    for place in dict.fromkeys(places):
+        if _read_stamp(place) == wanted:
+            buffer.loads(place)
+            return
+    target = places[-1]
+    found = _read_stamp(target)
     hint = "resume from the newest checkpoint (last.ckpt), or pass --data.checkpoint_buffer none to refill the buffer"
     if found is None:
         raise ConfigError("ckpt_path", f"the checkpoint's replay buffer is not at {target}; {hint}")
-    if found != wanted:
-        raise ConfigError(
-            "ckpt_path",
-            f"the replay buffer at {target} was saved at step {found['global_step']}, the checkpoint at step "
-            f"{wanted['global_step']}; {hint}",
-        )
-    buffer.loads(target)
+    raise ConfigError(
+        "ckpt_path",
+        f"the replay buffer at {target} was saved at step {found['global_step']}, the checkpoint at step "
+        f"{wanted['global_step']}; {hint}",
+    )
 
 
 def buffer_state(buffer: ReplayBuffer) -> dict:
