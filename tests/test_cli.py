@@ -48,11 +48,15 @@ def test_fit_from_config_solves_and_keeps_every_run(tmp_path):
     best = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == best["global_step"] > 0, "last.ckpt holds the end of the run (the solving step)"
+    assert [p.name for p in (run_dir / "checkpoints").glob("last*.ckpt")] == ["last.ckpt"]
 
     second = run_cli("fit", "--config", NONSLIPPERY, "--trainer.max_steps", "5", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-2000:]
     assert len([d for d in (tmp_path / "runs" / "lightning_dqn").iterdir() if (d / "config.yaml").is_file()]) == 2
     assert (run_dir / "checkpoints" / "best.ckpt").is_file(), "the first run is untouched"
+    (short_run,) = [d for d in (tmp_path / "runs" / "lightning_dqn").iterdir() if d != run_dir]
+    saved = [p.name for p in (short_run / "checkpoints").glob("last*.ckpt")]
+    assert saved == ["last.ckpt"], "a run with no periodic save ends with one last.ckpt, not a last-v1.ckpt beside it"
 
     test = run_cli(
         "test", "--config", NONSLIPPERY, "--ckpt_path", str(run_dir / "checkpoints" / "best.ckpt"), cwd=tmp_path

@@ -18,13 +18,22 @@ class FinalCheckpoint(pl.Callback):
     step 106,915 had ``last.ckpt`` at step 100,000). Only when the run has a ``ModelCheckpoint``
     that keeps a last checkpoint; a run stopped by a signal is saved by ``GracefulInterruption``.
     The CLI always adds it.
+
+    Lightning 2.6's ``ModelCheckpoint.on_train_end`` (which runs after this, checkpoint callbacks
+    going last) also saves a last checkpoint, but only in a run that made no periodic save; finding
+    a ``last.ckpt`` it did not write, it would version its own as ``last-v1.ckpt`` beside it. So the
+    file written here is made the callback's ``last_model_path``: it then rewrites that same file
+    (the replay dump of the same step is not written twice) and one ``last.ckpt`` remains.
     """
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         callback = trainer.checkpoint_callback
         if callback is None or not getattr(callback, "save_last", False) or trainer.global_step == 0:
             return
-        trainer.save_checkpoint(os.path.join(checkpoint_directory(trainer), "last.ckpt"))
+        path = os.path.join(checkpoint_directory(trainer), "last.ckpt")
+        trainer.save_checkpoint(path)
+        if hasattr(callback, "last_model_path"):
+            callback.last_model_path = path
 
 
 __all__ = ["FinalCheckpoint"]
