@@ -21,24 +21,8 @@ import argparse
 import csv
 from pathlib import Path
 
+from lightning_dqn.wandb_records import stitch_resumed
 from plot_learning_curve import load_rows
-
-
-def stitch(parts: list[list[dict[str, float]]]) -> list[dict[str, float]]:
-    """The rows of runs that resumed one another: each part up to where the next one begins.
-
-    >>> stitch([[{"frames": 1}, {"frames": 5}, {"frames": 9}], [{"frames": 6}, {"frames": 12}]])
-    [{'frames': 1}, {'frames': 5}, {'frames': 6}, {'frames': 12}]
-    """
-    rows: list[dict[str, float]] = []
-    for index, part in enumerate(parts):
-        part = sorted((row for row in part if "frames" in row), key=lambda row: row["frames"])
-        if index + 1 < len(parts):
-            later = [row["frames"] for row in parts[index + 1] if "frames" in row]
-            if later:
-                part = [row for row in part if row["frames"] < min(later)]
-        rows += part
-    return rows
 
 
 def merge(rows: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -82,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.out.exists():
         parser.error(f"--out: {args.out} exists; remove it or choose another file")
-    rows = thin(merge(stitch([load_rows(source) for source in args.sources])), args.every, args.key, tuple(args.always))
+    rows = thin(merge(stitch_resumed([load_rows(source) for source in args.sources])), args.every, args.key, tuple(args.always))
     columns = args.columns or list(dict.fromkeys(key for row in rows for key in row))
     if "frames" not in columns:
         columns.insert(0, "frames")

@@ -74,6 +74,26 @@ class OfflineRun:
         return [(row.get("frames"), row[key]) for row in self.history if key in row]
 
 
+def stitch_resumed(parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The history rows of runs that resumed one another (in the order they ran) as one run's:
+    each part up to where the next one begins. A resumed run restarts from its checkpoint, a little
+    before the frame where the run it resumes stopped, so every frame comes from the run that
+    carried on. Rows without ``frames`` are left out.
+
+    >>> stitch_resumed([[{"frames": 1}, {"frames": 5}, {"frames": 9}], [{"frames": 6}, {"frames": 12}]])
+    [{'frames': 1}, {'frames': 5}, {'frames': 6}, {'frames': 12}]
+    """
+    rows: list[dict[str, Any]] = []
+    for index, part in enumerate(parts):
+        part = sorted((row for row in part if "frames" in row), key=lambda row: row["frames"])
+        if index + 1 < len(parts):
+            later = [row["frames"] for row in parts[index + 1] if "frames" in row]
+            if later:
+                part = [row for row in part if row["frames"] < min(later)]
+        rows += part
+    return rows
+
+
 def read_offline_run(run_dir: str | Path) -> OfflineRun:
     """Reads ``<run_dir>/run-<id>.wandb`` (``run_dir`` is a ``wandb/offline-run-*`` directory)."""
     from wandb.proto import wandb_internal_pb2
@@ -99,4 +119,4 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
     return run
 
 
-__all__ = ["OfflineRun", "read_offline_run"]
+__all__ = ["OfflineRun", "read_offline_run", "stitch_resumed"]

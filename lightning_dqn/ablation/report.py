@@ -39,7 +39,7 @@ from lightning_dqn.ablation.runner import RESUMES_FILE, STUDY_COPY, is_done, rea
 from lightning_dqn.ablation.study import DEFAULT_FINAL_EVALUATIONS, DEFAULT_METRIC, SINGLE_TASK, task_scale
 from lightning_dqn.errors import ConfigError
 from lightning_dqn.scores import AGGREGATES, Estimate, bootstrap, bootstrap_curve, bootstrap_improvement
-from lightning_dqn.wandb_records import read_offline_run
+from lightning_dqn.wandb_records import read_offline_run, stitch_resumed
 
 CURVE_FIELDS = ("variant", "seed", "metric", "frames", "value")  # and "task" first in a study across tasks
 FIGURES = "figures"
@@ -115,29 +115,18 @@ def collect_curves(
 
 def run_columns(run_dir: Path, keys: list[str]) -> dict[str, list[tuple[float, float]]]:
     """Each of ``keys`` against frames in a run's W&B record; a resumed run's (``resumes.txt``)
-    joined after the curves of the attempts it continues."""
-    found = [p.parent for p in run_dir.glob("wandb/*run-*/run-*.wandb")]
-    if len(found) > 1:
-        raise ConfigError("study_dir", f"{run_dir} holds {len(found)} W&B runs; one run directory holds one")
-    history = read_offline_run(found[0]) if found else None
-    columns = {key: history.column(key) if history is not None else [] for key in keys}
-    if (run_dir / RESUMES_FILE).is_file():
-        earlier = run_columns(run_dir.parent / (run_dir / RESUMES_FILE).read_text().strip(), keys)
-        columns = {key: stitch(earlier[key], columns[key]) for key in keys}
-    return columns
-
-
-def stitch(earlier: list[tuple[float, float]], later: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """One curve from a run and its resumed continuation: the earlier part up to where the later
-    one starts (what the earlier part logged after its checkpoint was redone by the later one).
-
-    >>> stitch([(1, 0.1), (2, 0.2), (3, 0.3)], [(3, 0.35), (4, 0.4)])
-    [(1, 0.1), (2, 0.2), (3, 0.35), (4, 0.4)]
-    >>> stitch([(1, 0.1)], [])
-    [(1, 0.1)]
-    """
-    start = later[0][0] if later else float("inf")
-    return [point for point in earlier if point[0] < start] + list(later)
+    joined after the attempts it continues (``stitch_resumed``)."""
+    parts, directory = [], run_dir
+    while True:
+        found = [p.parent for p in directory.glob("wandb/*run-*/run-*.wandb")]
+        if len(found) > 1:
+            raise ConfigError("study_dir", f"{directory} holds {len(found)} W&B runs; one run directory holds one")
+        parts.insert(0, read_offline_run(found[0]).history if found else [])
+        if not (directory / RESUMES_FILE).is_file():
+            break
+        directory = directory.parent / (directory / RESUMES_FILE).read_text().strip()
+    rows = stitch_resumed(parts)
+    return {key: [(row["frames"], row[key]) for row in rows if key in row] for key in keys}
 
 
 def _data_rows(path: Path) -> int:
@@ -383,7 +372,6 @@ __all__ = [
     "report",
     "run_columns",
     "run_scores",
-    "stitch",
     "study_settings",
     "summarize",
 ]
