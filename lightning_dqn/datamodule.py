@@ -387,10 +387,6 @@ class DQNDataModule(pl.LightningDataModule):
             state["buffer"] = buffer_state(self.buffer)
         return state
 
-    def _resumed_from(self) -> str | None:
-        """The checkpoint this fit resumes from (its replay dump may sit beside it), if any."""
-        return getattr(self.trainer, "ckpt_path", None)
-
     def _replay_directory(self) -> str:
         """``<checkpoint dir>/replay``: next to the checkpoints that refer to it."""
         return os.path.join(checkpoint_directory(self.trainer), "replay")
@@ -403,7 +399,8 @@ class DQNDataModule(pl.LightningDataModule):
             self.agent.load_state_dict(state_dict["agent"])
         if self.checkpoint_buffer != "none":  # none: refill the buffer with random play instead
             if "buffer_beside" in state_dict:
-                load_beside(self.buffer, state_dict["buffer_beside"], self._rank(), self._resumed_from())
+                resumed_from = getattr(self.trainer, "ckpt_path", None)  # its replay dump may sit beside it
+                load_beside(self.buffer, state_dict["buffer_beside"], self._rank(), resumed_from)
             elif "buffer" in state_dict:
                 load_buffer_state(self.buffer, state_dict["buffer"])
         if "replay_rng" in state_dict:  # after the buffer: TorchRL's load swaps in a generator of its own
