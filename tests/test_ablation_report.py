@@ -4,9 +4,9 @@ import csv
 import shutil
 from pathlib import Path
 
-from test_ablation import ROOT, ablation
+from test_ablation import ROOT, ablation, write_study
 
-from lightning_dqn.ablation.report import write_csv
+from lightning_dqn.ablation.kept import read_curves, write_csv
 
 KEPT = ROOT / "benchmarks" / "results" / "ablations" / "cartpole_components"
 
@@ -57,3 +57,46 @@ def test_the_footnote_names_what_the_metric_counts():
     assert "last 3 evaluations; AUC: mean of all its evaluations;" in markdown_table([], "eval/return_mean", 3, "dqn")
     footnote = markdown_table([], "reward_100", 5, "dqn")
     assert "last 5 logged values of reward_100; AUC: mean of all its logged values of reward_100;" in footnote
+
+
+def test_a_study_continues_on_another_machine_from_its_kept_curves(tmp_path):
+    """Run folders are gone with the machine; a kept ``curves.csv`` carries the finished runs: a
+    continued study runs only the others, and its report holds both."""
+    overrides = {"trainer.max_steps": 1000, "data.eval_every_frames": 500, "data.eval_episodes": 2}
+    first = write_study(tmp_path / "lake.yaml", seeds=[0], overrides=overrides)
+    made = ablation("run", str(first), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr[-2000:]
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for name in ("curves.csv", "study.yaml"):
+        shutil.copy(tmp_path / "runs" / "ablations" / "lake" / name, kept / name)
+    shutil.rmtree(tmp_path / "runs")  # the first machine is gone
+    seed0 = read_curves(kept / "curves.csv")
+
+    grown = write_study(tmp_path / "lake.yaml", seeds=[0, 1], overrides=overrides)
+    dry = ablation("run", str(grown), "--continue-from", str(kept), "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "2 runs (1 variants x 2 seeds), 1 already done (1 of them kept in curves.csv without a folder), 1 to run" in dry.stdout
+    assert not (tmp_path / "runs").exists(), "a dry run writes nothing"
+
+    result = ablation("run", str(grown), "--continue-from", str(kept), "--bootstrap-samples", "200", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    study_dir = tmp_path / "runs" / "ablations" / "lake"
+    assert not (study_dir / "plain" / "seed0").exists() and (study_dir / "plain" / "seed1" / "status.json").is_file()
+    assert "note: 1 run(s) kept in" in result.stdout
+    curves = read_curves(study_dir / "curves.csv")
+    assert [row for row in curves if row["seed"] == 0] == seed0, "the kept run's rows, unchanged"
+    assert any(row["seed"] == 1 and row["metric"] == "eval/return_mean" for row in curves)
+    with open(study_dir / "summary.csv") as f:
+        (summary,) = csv.DictReader(f)
+    assert summary["runs"] == "2"
+
+    again = ablation("run", str(grown), "--continue-from", str(kept), cwd=tmp_path)
+    assert "2 already done (1 of them kept in curves.csv without a folder), 0 to run" in again.stdout, again.stdout
+    assert read_curves(study_dir / "curves.csv") == curves, "continuing twice adds nothing"
+
+    other = write_study(tmp_path / "other.yaml", seeds=[0, 1], overrides={**overrides, "model.lr": 0.01})
+    refused = ablation("run", str(other), "--continue-from", str(kept), cwd=tmp_path)
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert line == f"error: --continue-from: the runs kept in {kept} were made by a study with other overrides; only seeds may differ"

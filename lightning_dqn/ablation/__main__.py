@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lightning_dqn.ablation.kept import continue_from
 from lightning_dqn.ablation.report import report
 from lightning_dqn.ablation.runner import StudyInterrupted, run_study
 from lightning_dqn.ablation.study import load_study
@@ -26,6 +27,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--dry-run", action="store_true", help="check the configs and print the commands only")
     run.add_argument("--shard", default="0/1", help="K/N: run only every N-th run from the K-th (N jobs split a study)")
     run.add_argument("--bootstrap-samples", type=int, default=2000, help="resamples behind each interval")
+    run.add_argument(
+        "--continue-from", default=None, metavar="KEPT_DIR",
+        help="a kept study (its curves.csv and study.yaml, e.g. benchmarks/results/ablations/<name>): its runs count as done",
+    )  # fmt: skip
     rep = commands.add_parser("report", help="collect a study's finished runs into CSVs and a table")
     rep.add_argument("study_dir", help="the study's directory, e.g. runs/ablations/cartpole_components")
     rep.add_argument("--bootstrap-samples", type=int, default=2000, help="resamples behind each interval")
@@ -74,7 +79,11 @@ def main(argv: list[str] | None = None) -> None:
                 raise ConfigError("--workers", f"must be >= 1, got {args.workers}")
             shard = parse_shard(args.shard)
             study = load_study(args.study)
-            statuses = run_study(study, Path(args.out), workers=args.workers, dry_run=args.dry_run, shard=shard)
+            kept = set()
+            if args.continue_from is not None:
+                kept = continue_from(args.continue_from, study, Path(args.out) / study.name, write=not args.dry_run)
+                print(f"continuing from {args.continue_from}: {len(kept)} kept run(s)")
+            statuses = run_study(study, Path(args.out), workers=args.workers, dry_run=args.dry_run, shard=shard, kept=kept)
             if args.dry_run:
                 return
             study_dir = Path(args.out) / study.name

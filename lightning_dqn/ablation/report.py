@@ -14,16 +14,14 @@ tasks adds the aggregates over tasks of normalised scores (``across_tasks``). Wr
 PNGs under ``figures/`` (``figures.py``) in the study's directory.
 
 A report never destroys what it summarises: a study kept as CSVs only (its run folders gone, as in
-``benchmarks/results/ablations/``) is reported from its ``curves.csv``; a directory with neither
+``benchmarks/results/ablations/``) is reported from its ``curves.csv``, and the runs kept there
+stay beside a continued study's new ones (``kept.py``); a directory with neither
 finished runs nor a ``curves.csv`` is refused before anything is written; and a file that would
 be replaced by one with fewer rows is first kept as ``<name>.before-<time>``, and the report says so.
 """
 
 from __future__ import annotations
 
-import csv
-import shutil
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +33,13 @@ from lightning_dqn.ablation import figures
 from lightning_dqn.ablation.across_tasks import (
     AcrossTasks, Scale, across_tasks_table, score_matrices, summarize_across_tasks,
 )  # fmt: skip
-from lightning_dqn.ablation.runner import RESUMES_FILE, STUDY_COPY, is_done, read_status
+from lightning_dqn.ablation.kept import CURVE_FIELDS, CURVES_FILE, STUDY_COPY, merge_runs, read_curves, run_key, write_csv
+from lightning_dqn.ablation.runner import RESUMES_FILE, is_done, read_status
 from lightning_dqn.ablation.study import DEFAULT_FINAL_EVALUATIONS, DEFAULT_METRIC, SINGLE_TASK, task_scale
 from lightning_dqn.errors import ConfigError
 from lightning_dqn.scores import AGGREGATES, Estimate, bootstrap, bootstrap_curve, bootstrap_improvement
 from lightning_dqn.wandb_records import read_offline_run, stitch_resumed
 
-CURVE_FIELDS = ("variant", "seed", "metric", "frames", "value")  # and "task" first in a study across tasks
 FIGURES = "figures"
 TRAINING_METRIC = "reward_100"
 
@@ -127,33 +125,6 @@ def run_columns(run_dir: Path, keys: list[str]) -> dict[str, list[tuple[float, f
         directory = directory.parent / (directory / RESUMES_FILE).read_text().strip()
     rows = stitch_resumed(parts)
     return {key: [(row["frames"], row[key]) for row in rows if key in row] for key in keys}
-
-
-def _data_rows(path: Path) -> int:
-    with open(path, newline="") as f:
-        return max(0, sum(1 for _ in csv.reader(f)) - 1)
-
-
-def write_csv(path: Path, rows: list[dict], fields, echo=print) -> None:
-    """Writes ``rows``; an existing file with more rows is kept aside first, and ``echo`` says where."""
-    if path.is_file() and (held := _data_rows(path)) > len(rows):
-        kept = path.with_name(f"{path.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.copy2(path, kept)
-        echo(f"note: {path} held {held} rows, the new one {len(rows)}; the old file is kept as {kept}")
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def read_curves(path: str | Path) -> list[dict]:
-    """``curves.csv`` back as rows with numbers where numbers were written (and a ``task``, ``""``
-    in a study of one task)."""
-    with open(path, newline="") as f:
-        return [
-            {"task": SINGLE_TASK, **row, "seed": int(row["seed"]), "frames": int(row["frames"]), "value": float(row["value"])}
-            for row in csv.DictReader(f)
-        ]
 
 
 def run_scores(curves: list[dict], metric: str, final_evaluations: int) -> list[RunScore]:
@@ -311,7 +282,7 @@ def write_figures(
 
 
 def report(study_dir: str | Path, samples: int = 2000, echo=print) -> str:
-    """Collects a study's finished runs (or, with none left, its kept ``curves.csv``), writes its
+    """Collects a study's finished runs and those kept in its ``curves.csv`` without a folder, writes its
     CSVs, figures and ``report.md``, returns the tables. Raises ``ConfigError`` before writing
     anything when there is nothing to report."""
     study_dir = Path(study_dir)
@@ -322,15 +293,19 @@ def report(study_dir: str | Path, samples: int = 2000, echo=print) -> str:
     across = list(scales) != [SINGLE_TASK]
     task_column = ("task",) if across else ()
 
-    curves, failed = collect_curves(study_dir, variants, metric, list(scales))
-    kept_curves = study_dir / "curves.csv"
-    if curves:
-        write_csv(kept_curves, curves, task_column + CURVE_FIELDS, echo)
-    elif kept_curves.is_file() and (curves := read_curves(kept_curves)):  # a kept study: its runs are gone, its curves are not
-        echo(f"note: no finished run folders in {study_dir}; reporting the {len(curves)} rows of {kept_curves}")
-    else:
+    live, failed = collect_curves(study_dir, variants, metric, list(scales))
+    kept_curves = study_dir / CURVES_FILE
+    kept = read_curves(kept_curves) if kept_curves.is_file() else []
+    curves = merge_runs(live, kept)  # runs whose folders are gone keep their rows (``kept.py``)
+    if not curves:
         unfinished = f" ({sum(failed.values())} failed or interrupted)" if failed else ""
         raise ConfigError("study_dir", f"{study_dir} holds no finished runs{unfinished} and no curves.csv: nothing to report")
+    if not live:  # a kept study: its runs are gone, its curves are not
+        echo(f"note: no finished run folders in {study_dir}; reporting the {len(curves)} rows of {kept_curves}")
+    else:
+        if carried := {run_key(row) for row in curves} - {run_key(row) for row in live}:
+            echo(f"note: {len(carried)} run(s) kept in {kept_curves} have no folder here; their rows are kept")
+        write_csv(kept_curves, curves, task_column + CURVE_FIELDS, echo)
     scores = run_scores(curves, metric, final_evaluations)
     score_fields = [f for f in RunScore.__dataclass_fields__ if f != "task"]
     write_csv(study_dir / "scores.csv", [vars(s) for s in scores], task_column + tuple(score_fields), echo)

@@ -4,11 +4,12 @@ Before anything runs, every variant's config is resolved with ``fit --print_conf
 override fails here, as one line naming the variant) and kept as ``<study>/<variant>/config.yaml``.
 Each run writes ``status.json`` when its process ends; a run with exit code 0 is done and is skipped
 when the study is run again, so adding seeds or variants to a study, or restarting one that was
-stopped, runs only what is missing. A run that failed or was interrupted is moved aside to
-``seed<k>.attempt<N>`` (kept, not deleted) and run again: from scratch after a failure, and from
-the ``last.ckpt`` it left (its replay dump beside it) after an interruption or a kill, so a study
-stopped at the end of a working day loses only what came after the run's last checkpoint. The
-resumed run names the attempt it continues in ``resumes.txt``; the report joins their curves.
+stopped, runs only what is missing; so are runs recorded in the study's ``curves.csv`` whose
+folders are gone (a study continued on another machine, ``kept.py``). A run that failed or was
+interrupted is moved aside to ``seed<k>.attempt<N>`` (kept, not deleted) and run again: from
+scratch after a failure, and from the ``last.ckpt`` it left (its replay dump beside it) after an
+interruption or a kill, so a study stopped at the end of a working day loses only what came after
+the run's last checkpoint. The resumed run names the attempt it continues in ``resumes.txt``; the report joins their curves.
 
 A run ended by a signal (``fit`` exits 128 + its number after saving ``last.ckpt``) is recorded as
 interrupted, never as done. When the runner itself gets SIGTERM or SIGINT it passes SIGTERM to its
@@ -30,13 +31,13 @@ from pathlib import Path
 
 import yaml
 
+from lightning_dqn.ablation.kept import STUDY_COPY, kept_runs
 from lightning_dqn.ablation.study import PlannedRun, Study
 from lightning_dqn.errors import ConfigError
 
 STATUS_FILE = "status.json"
 LOG_FILE = "output.log"
 VARIANT_CONFIG = "config.yaml"
-STUDY_COPY = "study.yaml"
 RESUMES_FILE = "resumes.txt"  # in a resumed run: the name of the attempt it continues
 LOGGER_CLASS = "lightning_dqn.tracking.DQNWandbLogger"
 
@@ -207,24 +208,34 @@ def _finish(job: _Running) -> dict:
 
 
 def run_study(
-    study: Study, out_dir: Path, workers: int = 1, dry_run: bool = False, shard: tuple[int, int] = (0, 1), echo=print
+    study: Study,
+    out_dir: Path,
+    workers: int = 1,
+    dry_run: bool = False,
+    shard: tuple[int, int] = (0, 1),
+    echo=print,
+    kept: set[tuple[str, str, int]] = frozenset(),
 ) -> list[dict]:
     """Runs every missing run of ``study`` under ``out_dir/<name>/``, ``workers`` at a time.
 
     Returns the status of each run that ran. With ``dry_run`` it only checks the configs and prints
     the commands (to submit to a cluster's scheduler, for instance). ``shard=(k, n)`` takes every
     n-th run starting at the k-th, so n jobs (a SLURM array, several machines sharing a file
-    system) split a study between them without overlapping.
+    system) split a study between them without overlapping. Runs in ``kept`` or in the study's
+    ``curves.csv`` count as done.
     """
     resolved = resolve_variant_configs(study, out_dir, workers, echo)
     study_dir = out_dir / study.name
     index, count = shard
     planned = study.plan(out_dir)[index::count]
-    todo = [run for run in planned if not is_done(run.directory)]
+    kept = set(kept) | kept_runs(study_dir)  # finished elsewhere, their folders gone (``kept.py``)
+    todo = [run for run in planned if not is_done(run.directory) and (run.task, run.variant, run.seed) not in kept]
     part = f" (shard {index}/{count})" if count > 1 else ""
     tasks = f"{len(study.tasks)} tasks x " if study.across_tasks else ""
+    from_kept = sum((run.task, run.variant, run.seed) in kept and not is_done(run.directory) for run in planned)
+    kept_note = f" ({from_kept} of them kept in curves.csv without a folder)" if from_kept else ""
     echo(f"study {study.name}{part}: {len(planned)} runs ({tasks}{len(study.variants)} variants x {len(study.seeds)} seeds), "
-         f"{len(planned) - len(todo)} already done, {len(todo)} to run, {workers} at a time")  # fmt: skip
+         f"{len(planned) - len(todo)} already done{kept_note}, {len(todo)} to run, {workers} at a time")  # fmt: skip
     if dry_run:
         for run in todo:
             echo(shlex.join(run.command))
