@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lightning_dqn.envs.generic import make_env, make_vector_env, probe_env
+from lightning_dqn.envs.generic import check_env_spaces, make_env, make_vector_env
 from lightning_dqn.errors import ConfigError
 
 
@@ -14,6 +14,15 @@ def test_frozenlake_states_are_one_hot():
     assert obs.sum() == 1.0 and obs[0] == 1.0
     obs, *_ = env.step(2)  # RIGHT on the deterministic lake: state 0 -> 1
     assert obs.argmax() == 1
+
+
+def probe_env(env_id, env_kwargs=None):
+    """One env made (as the datamodule makes it), its spaces read and checked, then closed."""
+    env = make_env(env_id, env_kwargs)
+    try:
+        return check_env_spaces(env, env_id)
+    finally:
+        env.close()
 
 
 def test_env_kwargs_reach_gymnasium():

@@ -34,7 +34,7 @@ from lightning_dqn.ablation.across_tasks import (
     AcrossTasks, Scale, across_tasks_table, score_matrices, summarize_across_tasks,
 )  # fmt: skip
 from lightning_dqn.ablation.kept import CURVE_FIELDS, CURVES_FILE, STUDY_COPY, merge_runs, read_curves, run_key, write_csv
-from lightning_dqn.ablation.runner import RESUMES_FILE, is_done, read_status
+from lightning_dqn.ablation.runner import is_done, read_status, resumed_attempt
 from lightning_dqn.ablation.study import DEFAULT_FINAL_EVALUATIONS, DEFAULT_METRIC, SINGLE_TASK, task_scale
 from lightning_dqn.errors import ConfigError
 from lightning_dqn.scores import AGGREGATES, Estimate, bootstrap, bootstrap_curve, bootstrap_improvement
@@ -120,9 +120,9 @@ def run_columns(run_dir: Path, keys: list[str]) -> dict[str, list[tuple[float, f
         if len(found) > 1:
             raise ConfigError("study_dir", f"{directory} holds {len(found)} W&B runs; one run directory holds one")
         parts.insert(0, read_offline_run(found[0]).history if found else [])
-        if not (directory / RESUMES_FILE).is_file():
+        if (continues := resumed_attempt(directory)) is None:
             break
-        directory = directory.parent / (directory / RESUMES_FILE).read_text().strip()
+        directory = directory.parent / continues
     rows = stitch_resumed(parts)
     return {key: [(row["frames"], row[key]) for row in rows if key in row] for key in keys}
 

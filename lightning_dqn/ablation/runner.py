@@ -69,6 +69,12 @@ def _child_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
 
 
+def resumed_attempt(run_dir: Path) -> str | None:
+    """The name of the attempt a resumed run continues (its ``resumes.txt``), or None."""
+    path = run_dir / RESUMES_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
 def _last_error_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
@@ -201,8 +207,8 @@ def _finish(job: _Running) -> dict:
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": job.run.command,
     }
-    if (job.run.directory / RESUMES_FILE).is_file():
-        status["resumes"] = (job.run.directory / RESUMES_FILE).read_text().strip()
+    if (continues := resumed_attempt(job.run.directory)) is not None:
+        status["resumes"] = continues
     (job.run.directory / STATUS_FILE).write_text(json.dumps(status, indent=1) + "\n")
     return status
 
@@ -309,4 +315,4 @@ def _stop_all(running: list[_Running], statuses: list[dict], echo) -> None:
     running.clear()
 
 
-__all__ = ["RESUMES_FILE", "is_done", "read_status", "resolve_variant_configs", "resume_point", "run_study"]
+__all__ = ["RESUMES_FILE", "is_done", "read_status", "resolve_variant_configs", "resume_point", "resumed_attempt", "run_study"]

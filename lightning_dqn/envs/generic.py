@@ -64,15 +64,6 @@ def check_env_spaces(env: gym.Env, env_id: str) -> tuple[tuple[int, ...], int]:
     return tuple(int(d) for d in env.observation_space.shape), int(env.action_space.n)
 
 
-def probe_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> tuple[tuple[int, ...], int]:
-    """Make one env just to read (and validate) its spaces, then close it."""
-    env = make_env(env_id, env_kwargs)
-    try:
-        return check_env_spaces(env, env_id)
-    finally:
-        env.close()
-
-
 def make_vector_env(env_id: str, env_kwargs: dict[str, Any] | None, num_envs: int) -> SyncVectorEnv:
     """``num_envs`` copies stepped in lock-step, with gymnasium's default next-step autoreset.
 
@@ -83,4 +74,4 @@ def make_vector_env(env_id: str, env_kwargs: dict[str, Any] | None, num_envs: in
     return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
 
 
-__all__ = ["OneHotObservation", "check_env_spaces", "make_env", "make_vector_env", "probe_env"]
+__all__ = ["OneHotObservation", "check_env_spaces", "make_env", "make_vector_env"]
