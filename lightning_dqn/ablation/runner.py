@@ -235,10 +235,11 @@ def run_study(
     index, count = shard
     planned = study.plan(out_dir)[index::count]
     kept = set(kept) | kept_runs(study_dir)  # finished elsewhere, their folders gone (``kept.py``)
-    todo = [run for run in planned if not is_done(run.directory) and (run.task, run.variant, run.seed) not in kept]
+    unfinished = [run for run in planned if not is_done(run.directory)]
+    todo = [run for run in unfinished if (run.task, run.variant, run.seed) not in kept]
     part = f" (shard {index}/{count})" if count > 1 else ""
     tasks = f"{len(study.tasks)} tasks x " if study.across_tasks else ""
-    from_kept = sum((run.task, run.variant, run.seed) in kept and not is_done(run.directory) for run in planned)
+    from_kept = len(unfinished) - len(todo)
     kept_note = f" ({from_kept} of them kept in curves.csv without a folder)" if from_kept else ""
     echo(f"study {study.name}{part}: {len(planned)} runs ({tasks}{len(study.variants)} variants x {len(study.seeds)} seeds), "
          f"{len(planned) - len(todo)} already done{kept_note}, {len(todo)} to run, {workers} at a time")  # fmt: skip
