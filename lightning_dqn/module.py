@@ -13,6 +13,7 @@ from tensordict import TensorDict
 from torch import Tensor
 from torchrl.modules import reset_noise
 
+from lightning_dqn.direct_updates import can_update_directly, direct_update, lightning_update
 from lightning_dqn.distributional import (
     categorical_cross_entropy,
     categorical_support,
@@ -167,8 +168,9 @@ class DQN(pl.LightningModule):
         if tau >= 1.0:
             self.target_net.load_state_dict(self.q_net.state_dict())
             return
-        for target, online in zip(self.target_net.parameters(), self.q_net.parameters()):
-            target.lerp_(online, tau)
+        # one call for all tensors (torch's own EMA in ``swa_utils`` does the same): the same
+        # per-tensor lerp, without a Python round trip per parameter
+        torch._foreach_lerp_(list(self.target_net.parameters()), list(self.q_net.parameters()), tau)
 
     def _bootstrap(self, batch: TensorDict) -> tuple[Tensor, float | Tensor]:
         """The reward and the bootstrap discount: one step's ``(r, gamma)`` or n-step's ``(G, gamma^m)``."""
@@ -250,16 +252,18 @@ class DQN(pl.LightningModule):
 
         Each batch of the group is played and sampled only when drawn, so it sees the update just
         made; after each update the per-update hooks run (``_after_update``). The loop stops early
-        at ``trainer.max_steps``: every ``optimizer.step()`` counts in ``global_step``."""
+        at ``trainer.max_steps``: every ``optimizer.step()`` counts in ``global_step``. Where it is
+        the same arithmetic, the update skips Lightning's per-update dispatch (``direct_updates``)."""
         optimizer = self.optimizers()
         max_steps = self.trainer.max_steps
+        clip = self.hparams.gradient_clip_val
+        direct = can_update_directly(self.trainer, self)
         for batch in group:
             loss, q_sa = self._loss_of(batch)
-            optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            if self.hparams.gradient_clip_val is not None:
-                self.clip_gradients(optimizer, self.hparams.gradient_clip_val, "norm")
-            optimizer.step()
+            if direct:
+                direct_update(optimizer, loss, clip)
+            else:
+                lightning_update(self, optimizer, loss, clip)
             self._after_update()
             if 0 <= max_steps <= self.global_step:
                 break

@@ -9,6 +9,7 @@ import torch
 from conftest import make_trainer, model_for, nonslippery_data
 from lightning_dqn import DQN
 from lightning_dqn.callbacks import EpsilonSchedule, RewardBound, TargetNetworkSync
+from lightning_dqn.direct_updates import can_update_directly
 from lightning_dqn.errors import ConfigError
 from test_cli import NONSLIPPERY, assert_one_line_config_error
 
@@ -125,6 +126,48 @@ def test_clipping_in_the_module_loop_bounds_the_gradient(tmp_path):
     assert len(norms) == 20 and max(norms) <= 1e-3 * (1 + 1e-4)
 
 
+class BackwardCounter(pl.Callback):
+    """A callback that watches every backward: the module must then update through Lightning."""
+
+    def __init__(self):
+        self.backwards = 0
+
+    def on_after_backward(self, trainer, pl_module):
+        self.backwards += 1
+
+
+def test_direct_updates_give_lightnings_weights_bit_for_bit(tmp_path):
+    weights = {}
+    for path, extra in (("direct", []), ("lightning", [BackwardCounter()])):
+        pl.seed_everything(0, verbose=False)
+        data = nonslippery_data(updates_per_step=4, prioritized=True, n_step=3)
+        model = model_for(data, updates_per_step=4, gradient_clip_val=0.5, noisy=True)
+        callbacks = [EpsilonSchedule(), TargetNetworkSync(every_frames=1, tau=0.1), *extra]
+        trainer = make_trainer(tmp_path / path, callbacks, max_steps=50)
+        assert can_update_directly(trainer, model) == (path == "direct")
+        initial = model.q_net.body[1].weight.detach().clone()
+        trainer.fit(model, datamodule=data)
+        assert trainer.global_step == 50
+        weights[path] = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    assert extra[0].backwards == 50  # Lightning's path ran every hook of every update
+    assert weights["direct"].keys() == weights["lightning"].keys()
+    for name, tensor in weights["direct"].items():
+        assert torch.equal(tensor, weights["lightning"][name]), name
+    assert not torch.equal(weights["direct"]["q_net.body.1.weight"], initial)  # it learned
+
+
+def test_direct_updates_only_where_they_are_lightnings_arithmetic(tmp_path):
+    model = DQN(updates_per_step=2)
+    assert can_update_directly(make_trainer(tmp_path), model)
+    assert not can_update_directly(make_trainer(tmp_path, precision="bf16-mixed"), model)
+
+    class WatchesGradients(DQN):
+        def on_before_optimizer_step(self, optimizer):
+            pass
+
+    assert not can_update_directly(make_trainer(tmp_path), WatchesGradients(updates_per_step=2))
+
+
 def test_model_arguments_are_checked():
     with pytest.raises(ConfigError, match="model.updates_per_step"):
         DQN(updates_per_step=0)
@@ -156,4 +199,5 @@ def test_cli_links_updates_per_step_and_evaluates_on_frames(tmp_path, monkeypatc
     cli = DQNCLI(DQN, DQNDataModule, trainer_defaults=trainer_defaults(), save_config_callback=RunConfigSaver,
                  auto_configure_optimizers=False, run=False, args=args)
     assert cli.model.hparams.updates_per_step == 4 and not cli.model.automatic_optimization
+    assert can_update_directly(cli.trainer, cli.model)  # none of the CLI's callbacks watches gradients
     assert cli.trainer.val_check_interval == 250  # Lightning steps: 1,000 frames / (1 frame x 4 updates)
