@@ -90,8 +90,11 @@ def timed_run(name: str, argv: list[str], env: dict[str, str]) -> tuple[float, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cleanrl", required=True, help="a CleanRL checkout (its cleanrl/dqn.py runs)")
-    parser.add_argument("--cleanrl-python", required=True, help="the python of CleanRL's own virtual environment")
+    # absolute: each run starts in a temporary directory of its own
+    parser.add_argument("--cleanrl", required=True, type=os.path.abspath, help="a CleanRL checkout (its cleanrl/dqn.py runs)")
+    parser.add_argument(
+        "--cleanrl-python", required=True, type=os.path.abspath, help="the python of CleanRL's own virtual environment"
+    )
     parser.add_argument("--frames", type=int, default=50_000, help="frames per run, warm-up included")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each, alternating")
     parser.add_argument("--seed", type=int, default=0)
