@@ -2,10 +2,10 @@
 
 With ``data.updates_per_step`` > 1 the module makes K updates in one Lightning step (manual
 optimization). Lightning's ``manual_backward``, ``clip_gradients`` and ``LightningOptimizer.step``
-route every update through the strategy and the precision plugin and call four hooks on every
+route every update through the strategy and the precision plugin and call three hooks on every
 callback and the module (``on_before_backward``, ``on_after_backward``, ``on_before_optimizer_step``;
-each dispatch walks all callbacks under a profiler context). On CartPole's [128, 128] MLP that costs
-about 0.6 ms of a 1.8 ms update (measured in a real ``cartpole_fast.yaml`` run on the 2-core CPU).
+each dispatch walks all callbacks under a profiler context). On ``cartpole_fast.yaml``'s settings
+that is about 0.3 ms of a 3.5-4 ms update cycle on the 2-core CPU (``benchmarks/update_path_speed.py``).
 
 On one process in 32-bit precision those layers add nothing to the arithmetic: the strategy's
 backward is ``loss.backward()``, the precision plugin's clip is ``clip_grad_norm_`` over the

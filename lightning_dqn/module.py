@@ -158,6 +158,7 @@ class DQN(pl.LightningModule):
         self.noise_generator: torch.Generator | None = None  # the ``noise`` random stream, made at fit start
         self._eval_returns: list[Tensor] = []
         self._eval_lengths: list[Tensor] = []
+        self._direct_updates = False  # decided when a fit starts (``on_train_start``)
 
     def forward(self, obs: Tensor) -> Tensor:
         return self.q_net(obs)
@@ -257,10 +258,9 @@ class DQN(pl.LightningModule):
         optimizer = self.optimizers()
         max_steps = self.trainer.max_steps
         clip = self.hparams.gradient_clip_val
-        direct = can_update_directly(self.trainer, self)
         for batch in group:
             loss, q_sa = self._loss_of(batch)
-            if direct:
+            if self._direct_updates:
                 direct_update(optimizer, loss, clip)
             else:
                 lightning_update(self, optimizer, loss, clip)
@@ -270,6 +270,10 @@ class DQN(pl.LightningModule):
         if is_logging_step(self.trainer):  # the group's last update
             self._log_loss(loss, q_sa)
         return loss.detach()
+
+    def on_train_start(self) -> None:
+        """Which update path the fit takes: its strategy, precision and callbacks are set by now."""
+        self._direct_updates = not self.automatic_optimization and can_update_directly(self.trainer, self)
 
     def _after_update(self) -> None:
         """What follows each update in the module's own loop, in the order Lightning's

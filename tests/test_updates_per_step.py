@@ -137,8 +137,8 @@ class BackwardCounter(pl.Callback):
 
 
 def test_direct_updates_give_lightnings_weights_bit_for_bit(tmp_path):
-    weights = {}
-    for path, extra in (("direct", []), ("lightning", [BackwardCounter()])):
+    weights, counter = {}, BackwardCounter()
+    for path, extra in (("direct", []), ("lightning", [counter])):
         pl.seed_everything(0, verbose=False)
         data = nonslippery_data(updates_per_step=4, prioritized=True, n_step=3)
         model = model_for(data, updates_per_step=4, gradient_clip_val=0.5, noisy=True)
@@ -148,8 +148,9 @@ def test_direct_updates_give_lightnings_weights_bit_for_bit(tmp_path):
         initial = model.q_net.body[1].weight.detach().clone()
         trainer.fit(model, datamodule=data)
         assert trainer.global_step == 50
+        assert model._direct_updates == (path == "direct")  # the path the fit took
         weights[path] = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-    assert extra[0].backwards == 50  # Lightning's path ran every hook of every update
+    assert counter.backwards == 50  # Lightning's path ran every hook of every update
     assert weights["direct"].keys() == weights["lightning"].keys()
     for name, tensor in weights["direct"].items():
         assert torch.equal(tensor, weights["lightning"][name]), name
