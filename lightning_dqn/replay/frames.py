@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from tensordict import TensorDict
-from torchrl.data import LazyMemmapStorage, LazyTensorStorage, PrioritizedSampler, ReplayBuffer
+from torchrl.data import PrioritizedSampler, ReplayBuffer
 from torchrl.data.replay_buffers.samplers import Sampler
 from torchrl.data.replay_buffers.storages import Storage
 
 from lightning_dqn.agent import AgentStep
+from lightning_dqn.replay.column_writes import ColumnMemmapStorage, ColumnTensorStorage
 
 ROW_KEYS = ("row_id", "episode_step", "terminated", "truncated")
 
@@ -113,11 +114,12 @@ class WindowGatherMixin:
         return super().get(index)
 
 
-class WindowTensorStorage(WindowGatherMixin, LazyTensorStorage):
-    """``LazyTensorStorage`` (rows in RAM) that gathers windows with ``gather_rows``."""
+class WindowTensorStorage(WindowGatherMixin, ColumnTensorStorage):
+    """``LazyTensorStorage`` (rows in RAM) that gathers windows with ``gather_rows`` (and writes
+    rows column by column, ``column_writes``)."""
 
 
-class WindowMemmapStorage(WindowGatherMixin, LazyMemmapStorage):
+class WindowMemmapStorage(WindowGatherMixin, ColumnMemmapStorage):
     """``LazyMemmapStorage`` (rows in memory-mapped files) that gathers windows with ``gather_rows``."""
 
 

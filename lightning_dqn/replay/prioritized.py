@@ -23,9 +23,10 @@ from collections import deque
 import numpy as np
 import torch
 from tensordict import TensorDict
-from torchrl.data import LazyTensorStorage, PrioritizedSampler, ReplayBuffer
+from torchrl.data import PrioritizedSampler, ReplayBuffer
 
 from lightning_dqn.agent import TransitionWriter
+from lightning_dqn.replay.column_writes import ColumnTensorStorage
 from lightning_dqn.replay.frames import next_write_number, stored_rows
 
 STAMP = "stamp"
@@ -42,7 +43,7 @@ def make_prioritized_replay_buffer(
     Without a ``generator`` TorchRL's ``PrioritizedSampler`` draws from numpy's global generator.
     """
     sampler = PrioritizedSampler(max_capacity=capacity, alpha=alpha, beta=beta, eps=eps)
-    return ReplayBuffer(storage=LazyTensorStorage(capacity), sampler=sampler, batch_size=batch_size, generator=generator)
+    return ReplayBuffer(storage=ColumnTensorStorage(capacity), sampler=sampler, batch_size=batch_size, generator=generator)
 
 
 def annealed_beta(start: float, frames: int, anneal_frames: int) -> float:
