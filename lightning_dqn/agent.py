@@ -12,6 +12,8 @@ from tensordict import TensorDict
 from torch import nn
 from torchrl.data import ReplayBuffer
 
+from lightning_dqn.replay.n_step import NStepTransitions
+
 REWARD_WINDOW = 100  # episodes in the moving mean the seed reports as "mean reward"
 
 
@@ -52,19 +54,21 @@ def transitions_to_tensordict(
     next_obs: np.ndarray,
     terminated: np.ndarray,
     truncated: np.ndarray,
+    steps: np.ndarray | None = None,
 ) -> TensorDict:
-    """Transitions in TorchRL's key layout, ready for ``ReplayBuffer.extend``."""
+    """Transitions in TorchRL's key layout, ready for ``ReplayBuffer.extend``.
+
+    n-step transitions (``replay.n_step``) also give ``steps``, and ``reward`` is ``[k, n_step]``."""
+    following = {
+        "observation": as_obs_tensor(next_obs),
+        "reward": torch.from_numpy(reward).float(),
+        "terminated": torch.from_numpy(terminated),
+        "truncated": torch.from_numpy(truncated),
+    }
+    if steps is not None:
+        following["steps"] = torch.from_numpy(steps)
     return TensorDict(
-        {
-            "observation": as_obs_tensor(obs),
-            "action": torch.from_numpy(action),
-            "next": {
-                "observation": as_obs_tensor(next_obs),
-                "reward": torch.from_numpy(reward).float(),
-                "terminated": torch.from_numpy(terminated),
-                "truncated": torch.from_numpy(truncated),
-            },
-        },
+        {"observation": as_obs_tensor(obs), "action": torch.from_numpy(action), "next": following},
         batch_size=[len(action)],
     )
 
@@ -73,16 +77,26 @@ class TransitionWriter:
     """Writes the real transitions of a list of steps to a transition buffer with one ``extend``.
 
     Building a TensorDict and extending the buffer cost far more per call than per transition.
+    With ``n_step`` > 1 it writes n-step transitions as their windows close (``replay.n_step``).
     """
 
-    def __init__(self, buffer: ReplayBuffer):
+    def __init__(self, buffer: ReplayBuffer, n_step: int = 1):
         self.buffer = buffer
+        self.windows = NStepTransitions(n_step) if n_step > 1 else None
 
     def write(self, steps: list[AgentStep]) -> None:
-        chunks = [step.real_transitions() for step in steps if step.real.any()]
+        if self.windows is None:
+            chunks = [step.real_transitions() for step in steps if step.real.any()]
+        else:
+            chunks = [closed for closed in map(self.windows.push, steps) if closed is not None]
         if chunks:
             joined = chunks[0] if len(chunks) == 1 else [np.concatenate(parts) for parts in zip(*chunks)]
             self.extend(transitions_to_tensordict(*joined))
+
+    def drop_open_windows(self) -> None:
+        """The envs start fresh episodes: n-step windows still open can never close."""
+        if self.windows is not None:
+            self.windows.drop_open()
 
     def extend(self, batch: TensorDict) -> None:
         self.buffer.extend(batch)
@@ -128,6 +142,7 @@ class Agent:
         The unfinished episodes are dropped from the statistics; counters, RNG and buffer go on.
         """
         self.env = env
+        self.writer.drop_open_windows()
         self._episode_return[:] = 0.0
         self._episode_length[:] = 0
         self._obs, _ = env.reset(seed=int(self.rng.integers(2**31)))

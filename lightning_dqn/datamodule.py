@@ -51,7 +51,9 @@ class DQNDataModule(pl.LightningDataModule):
         buffer_size: Replay capacity in transitions (seed: REPLAY_SIZE); with the ``frames`` layout,
             in rows (one per agent step, plus one per episode).
         n_step: Steps summed into each TD target, ``r_t + ... + gamma^(n-1) r_(t+n-1) + gamma^n
-            max Q*`` (Sutton 1988; 1 = the seed's one-step target). Needs the ``frames`` layout.
+            max Q*`` (Sutton 1988; 1 = the seed's one-step target). The ``frames`` layout rebuilds
+            the n steps when sampling; ``transitions`` writes each n-step transition once its n steps
+            are played (``replay.n_step``): cheaper to sample, two observations per transition.
         replay_layout: ``transitions`` stores (obs, action, reward, next_obs) per transition;
             ``frames`` stores each observation once (newest frame only for Atari stacks) and rebuilds
             stacks and n-step returns when sampling; ``auto`` picks ``frames`` for Atari or n_step > 1.
@@ -141,9 +143,9 @@ class DQNDataModule(pl.LightningDataModule):
         if replay_layout == "auto":
             replay_layout = "frames" if self.is_atari or n_step > 1 else "transitions"
         require(
-            replay_layout == "frames" or (n_step == 1 and replay_memmap_dir is None),
+            replay_layout == "frames" or replay_memmap_dir is None,
             "data.replay_layout",
-            "n_step > 1 and replay_memmap_dir need the frames layout (or auto), got transitions",
+            "replay_memmap_dir needs the frames layout (or auto), got transitions",
         )
         self.replay_layout = replay_layout
         require(priority_alpha >= 0.0, "data.priority_alpha", f"must be >= 0, got {priority_alpha}")

@@ -104,7 +104,7 @@ def test_fit_without_logger_never_overwrites_an_earlier_run(tmp_path, capsys, mo
         (["--torch_threads", "0"], "torch_threads"),
         (["--data.n_step", "0"], "data.n_step"),
         (["--data.replay_layout", "rows"], "data.replay_layout"),
-        (["--data.n_step", "3", "--data.replay_layout", "transitions"], "data.replay_layout"),
+        (["--data.replay_memmap_dir", "replay", "--data.replay_layout", "transitions"], "data.replay_layout"),
         (["--model.network", "resnet"], "model.network"),
         (["--model.network", "nature_cnn"], "model.network"),
         (["--data.eval_every_frames", "0"], "data.eval_every_frames"),

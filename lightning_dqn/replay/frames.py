@@ -303,6 +303,9 @@ class FrameWriter:
         self.stacked = stacked
         self._next_id: int | None = None  # read from the storage once, at the first write (after a resume's load)
 
+    def drop_open_windows(self) -> None:
+        """Nothing to drop: a window whose episode was cut fails the check when sampling."""
+
     def _next_row_id(self) -> int:
         if self._next_id is None:
             self._next_id = next_write_number(self.buffer, "row_id")

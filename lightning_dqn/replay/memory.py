@@ -64,12 +64,12 @@ def build_replay_memory(
     if layout == "transitions":
         if priorities is None:
             buffer = make_replay_buffer(capacity, batch_size, generator)
-            return ReplayMemory(buffer, TransitionWriter(buffer), None)
+            return ReplayMemory(buffer, TransitionWriter(buffer, n_step), None)
         buffer = make_prioritized_replay_buffer(
             capacity, batch_size, priorities.alpha, priorities.beta, PRIORITY_EPS, generator
         )
         sampling = PrioritizedSampling(buffer, frames, priorities.beta, priorities.beta_frames)
-        return ReplayMemory(buffer, StampedTransitionWriter(buffer), sampling)
+        return ReplayMemory(buffer, StampedTransitionWriter(buffer, n_step), sampling)
 
     memmap_dir = None
     if memmap_root is not None:

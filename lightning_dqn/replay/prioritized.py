@@ -58,8 +58,8 @@ def annealed_beta(start: float, frames: int, anneal_frames: int) -> float:
 class StampedTransitionWriter(TransitionWriter):
     """``TransitionWriter`` that numbers every transition it writes (the ``stamp`` column)."""
 
-    def __init__(self, buffer: ReplayBuffer):
-        super().__init__(buffer)
+    def __init__(self, buffer: ReplayBuffer, n_step: int = 1):
+        super().__init__(buffer, n_step)
         self.written: int | None = None  # read from the storage at the first write (after a resume)
 
     def _next_stamp(self) -> int:
