@@ -8,6 +8,11 @@ episodes of 900 agent steps) and prints the milliseconds per ``buffer.sample()``
 ways of gathering the same 224 frames: torch's advanced indexing (``frames[index]``, what TorchRL's
 storages do) and ``index_select`` (what ``WindowTensorStorage`` does).
 
+A second table does the same for ``cartpole_fast.yaml``'s shapes with 3-step returns (16 envs,
+batch 128): one agent's random CartPole play is written both ways, frames (windows rebuilt when
+sampling) and transitions (n-step transitions written as their windows close), and each buffer's
+``sample()`` is timed in alternating rounds.
+
     python benchmarks/replay_sample_speed.py --threads 2
 """
 
@@ -21,7 +26,10 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 
-from lightning_dqn.replay.frames import gather_rows, make_frame_replay, stored_rows
+from lightning_dqn.agent import Agent, TransitionWriter
+from lightning_dqn.envs.generic import make_vector_env
+from lightning_dqn.replay.frames import FrameWriter, gather_rows, make_frame_replay, stored_rows
+from lightning_dqn.replay.transitions import make_replay_buffer
 
 NUM_ENVS, STACK, N_STEP, BATCH, EPISODE = 2, 4, 3, 32, 900
 
@@ -75,6 +83,36 @@ def main() -> None:
     }
     for name, ms in timings.items():
         print(f"  {name:<48}{ms:>7.3f} ms")
+    cartpole_n_step(args.repeats)
+
+
+class BothWriters:
+    """Hands every played step to both writers."""
+
+    def __init__(self, *writers):
+        self.writers = writers
+
+    def write(self, steps) -> None:
+        for writer in self.writers:
+            writer.write(steps)
+
+
+def cartpole_n_step(repeats: int, num_envs: int = 16, batch: int = 128, n_step: int = 3, frames: int = 50_000) -> None:
+    """ms per ``sample()`` of 3-step CartPole transitions: rebuilt from frames, or stored as written."""
+    generator = torch.Generator().manual_seed(0)
+    frame_rows = make_frame_replay(100_000, batch, num_envs, 1, n_step, stacked=False, generator=generator)
+    transitions = make_replay_buffer(100_000, batch, generator=torch.Generator().manual_seed(0))
+    writers = BothWriters(FrameWriter(frame_rows, stacked=False), TransitionWriter(transitions, n_step))
+    agent = Agent(make_vector_env("CartPole-v1", None, num_envs), transitions, seed=0, writer=writers)
+    agent.play(None, frames)
+    rounds: dict[str, list[float]] = {"frames": [], "transitions": []}
+    for _ in range(5):
+        rounds["frames"].append(milliseconds(frame_rows.sample, repeats))
+        rounds["transitions"].append(milliseconds(transitions.sample, repeats))
+    frames_ms, transitions_ms = (float(np.median(rounds[key])) for key in ("frames", "transitions"))
+    print(f"\nCartPole, {agent.frames} random frames of {num_envs} envs, batch {batch}, {n_step}-step, median of 5 rounds")
+    print(f"  {'frames layout (windows rebuilt when sampling)':<48}{frames_ms:>7.3f} ms")
+    print(f"  {'transitions layout (written as windows close)':<48}{transitions_ms:>7.3f} ms ({transitions_ms / frames_ms:.2f}x)")
 
 
 if __name__ == "__main__":
