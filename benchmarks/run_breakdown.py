@@ -11,7 +11,9 @@ wall-clock timers (about a microsecond each) and prints, per Lightning step and 
     sample            the replay buffer's sample
     loss              the loss's forward passes (``DQN.loss_terms``)
     backward          autograd's backward
-    the rest          optimizer step, clipping, Lightning's loop and hooks, callbacks, logging
+    optimizer         zeroing the gradients, clipping their norm, the optimizer's step
+    after each update the callbacks' per-update hooks (epsilon, target sync), the noise
+    the rest          Lightning's loop and hooks, handing batches over, checks, logging
 
     python benchmarks/run_breakdown.py fit --config experiments/cartpole_fast.yaml --trainer.logger false
 """
@@ -71,7 +73,9 @@ def install() -> None:
     timed(_TrainingEpochLoop, "advance", "Lightning steps")
     timed(agent.Agent, "play", "play")
     timed(agent.Agent, "act", "play: acting")
-    envs = [gymnasium.vector.SyncVectorEnv]
+    from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+
+    envs = [gymnasium.vector.SyncVectorEnv, CartPoleVectorEnv]  # and CartPole's own (vector_entry_point)
     try:
         from ale_py.vector_env import AtariVectorEnv
 
@@ -86,17 +90,24 @@ def install() -> None:
     timed(ReplayBuffer, "sample", "sample")
     timed(module.DQN, "loss_terms", "loss")
     timed(torch.autograd, "backward", "backward")
+    timed(torch.optim.Optimizer, "zero_grad", "optimizer: zero grad")
+    timed(torch.nn.utils, "clip_grad_norm_", "optimizer: clipping")
+    for optimizer in (torch.optim.Adam, torch.optim.RMSprop):
+        timed(optimizer, "step", "optimizer: step")
+    timed(module.DQN, "_after_update", "after each update")
 
 
 def report(updates: int) -> None:
     steps = calls["Lightning steps"]
     total = seconds["Lightning steps"]
-    rest = total - sum(seconds[k] for k in ("play", "sample", "loss", "backward"))
+    parts = ("play", "sample", "loss", "backward", "after each update")
+    rest = total - sum(seconds[k] for k in parts) - sum(s for k, s in seconds.items() if k.startswith("optimizer"))
     print(f"\nfirst env step {first_env_step[0] if first_env_step else float('nan'):.2f} s after the start; "
           f"{steps} Lightning steps, {updates} updates; whole process so far {time.perf_counter() - START:.1f} s")
     print(f"{'':24s}{'s':>9}{'calls':>9}{'ms per call':>13}{'ms per update':>15}")
     rows = [*(k for k in seconds if k != "Lightning steps"), "the rest"]
-    for label in ["Lightning steps", *sorted(rows, key=lambda k: (k.split(":")[0] != "play", k))]:
+    order = ("play", "sample", "loss", "backward", "optimizer", "after each update", "the rest")
+    for label in ["Lightning steps", *sorted(rows, key=lambda k: (order.index(k.split(":")[0]), k))]:
         s = rest if label == "the rest" else seconds[label]
         n = steps if label == "the rest" else calls[label]
         print(f"{label:24s}{s:9.2f}{n:9d}{s / max(n, 1) * 1e3:13.3f}{s / max(updates, 1) * 1e3:15.3f}")

@@ -105,6 +105,7 @@ def test_fit_without_logger_never_overwrites_an_earlier_run(tmp_path, capsys, mo
         (["--data.n_step", "0"], "data.n_step"),
         (["--data.replay_layout", "rows"], "data.replay_layout"),
         (["--data.replay_memmap_dir", "replay", "--data.replay_layout", "transitions"], "data.replay_layout"),
+        (["--data.vectorization_mode", "vector_entry_point"], "data.vectorization_mode"),  # FrozenLake has none
         (["--model.network", "resnet"], "model.network"),
         (["--model.network", "nature_cnn"], "model.network"),
         (["--data.eval_every_frames", "0"], "data.eval_every_frames"),

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from lightning_dqn.envs.generic import check_env_spaces, make_env, make_vector_env
 from lightning_dqn.errors import ConfigError
@@ -60,3 +61,38 @@ def test_video_recording_is_checked_before_training():
     check_video_recording(lambda **render: gym.make("CartPole-v1", **render), "CartPole-v1")  # renders: fine
     with pytest.raises(ConfigError, match="data.record_video: 'CartPole-v1' renders no rgb_array frames"):
         check_video_recording(lambda **render: gym.make("CartPole-v1"), "CartPole-v1")  # render_mode ignored
+
+
+@pytest.mark.parametrize("time_limit", [None, 12])
+def test_cartpoles_own_vector_env_gives_the_agent_true_transitions(time_limit):
+    # gymnasium's CartPoleVectorEnv (vectorization_mode vector_entry_point) through the real agent
+    # and buffer: every stored transition follows CartPole's Euler step (x' = x + 0.02 x_dot), so
+    # no reset observation is ever stored as the successor of a final one; episodes end both ways.
+    from lightning_dqn.agent import Agent
+    from lightning_dqn.replay.transitions import make_replay_buffer
+
+    kwargs = None if time_limit is None else {"max_episode_steps": time_limit}
+    env = make_vector_env("CartPole-v1", kwargs, 8, "vector_entry_point")
+    assert type(env).__name__ == "CartPoleVectorEnv"
+    buffer = make_replay_buffer(10_000, 32)
+    agent = Agent(env, buffer, seed=0)
+    agent.play(None, 3000)
+    stored = buffer.storage.get(torch.arange(len(buffer)))
+    x, x_dot, next_x = stored["observation"][:, 0], stored["observation"][:, 1], stored["next", "observation"][:, 0]
+    assert len(buffer) == agent.frames >= 3000 and np.allclose(next_x, x + 0.02 * x_dot, atol=1e-5)
+    ended = stored["next", "truncated"] if time_limit else stored["next", "terminated"]
+    assert ended.sum() >= 100 and agent.episodes == int((stored["next", "terminated"] | stored["next", "truncated"]).sum())
+    if time_limit:
+        assert max(agent.recent_lengths) == time_limit
+
+
+@pytest.mark.parametrize(
+    "env_id, mode, text",
+    [("FrozenLake-v1", "vector_entry_point", "no vector entry point"), ("CartPole-v1", "async", "must be one of")],
+)
+def test_vectorization_mode_is_checked(env_id, mode, text):
+    from lightning_dqn.envs.generic import check_vectorization_mode
+
+    with pytest.raises(ConfigError, match=text) as err:
+        check_vectorization_mode(env_id, mode)
+    assert err.value.field == "data.vectorization_mode"

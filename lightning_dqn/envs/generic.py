@@ -64,14 +64,59 @@ def check_env_spaces(env: gym.Env, env_id: str) -> tuple[tuple[int, ...], int]:
     return tuple(int(d) for d in env.observation_space.shape), int(env.action_space.n)
 
 
-def make_vector_env(env_id: str, env_kwargs: dict[str, Any] | None, num_envs: int) -> SyncVectorEnv:
+VECTORIZATION_MODES = ("sync", "vector_entry_point")
+
+
+def check_vectorization_mode(env_id: str, mode: str) -> None:
+    """A ``ConfigError`` naming ``data.vectorization_mode`` unless ``mode`` can step ``env_id``."""
+    if mode not in VECTORIZATION_MODES:
+        raise ConfigError("data.vectorization_mode", f"must be one of {', '.join(VECTORIZATION_MODES)}, got {mode!r}")
+    if mode == "vector_entry_point" and getattr(_spec_or_none(env_id), "vector_entry_point", None) is None:
+        raise ConfigError(
+            "data.vectorization_mode",
+            f"{env_id!r} has no vector entry point (gymnasium's own batched implementation, e.g. "
+            "CartPole-v1's); use sync",
+        )
+
+
+def _spec_or_none(env_id: str):
+    try:
+        return gym.spec(env_id)
+    except gym.error.Error:
+        return None  # an unknown id: make_env names data.env_id
+
+
+def make_vector_env(
+    env_id: str, env_kwargs: dict[str, Any] | None, num_envs: int, vectorization_mode: str = "sync"
+) -> gym.vector.VectorEnv:
     """``num_envs`` copies stepped in lock-step, with gymnasium's default next-step autoreset.
 
     After a step that ends an episode, the *next* step of that env resets it and ignores the action;
-    the agent must not store that step as a transition (see ``Agent``).
+    the agent must not store that step as a transition (see ``Agent``). ``sync``: gymnasium's
+    ``SyncVectorEnv`` over ``make_env`` copies. ``vector_entry_point``: the env's own batched
+    implementation where gymnasium has one (``CartPoleVectorEnv`` steps 16 CartPoles in 0.04 ms
+    against 0.12 ms here): the same dynamics and time limit, one random stream for all resets, so
+    other trajectories than ``sync`` for the same seed.
     """
+    if vectorization_mode == "vector_entry_point":
+        kwargs = env_kwargs or {}
+        try:
+            env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+        except TypeError as err:  # an option the batched constructor does not take
+            raise ConfigError("data.env_kwargs", f"{env_id!r}'s vector entry point rejects {kwargs} ({err})") from None
+        if env.metadata.get("autoreset_mode") != AutoresetMode.NEXT_STEP:
+            env.close()
+            raise ConfigError("data.vectorization_mode", f"{env_id!r}'s vector env does not reset on the next step; use sync")
+        return env
     fns: list[Callable[[], gym.Env]] = [lambda: make_env(env_id, env_kwargs) for _ in range(num_envs)]
     return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
 
 
-__all__ = ["OneHotObservation", "check_env_spaces", "make_env", "make_vector_env"]
+__all__ = [
+    "VECTORIZATION_MODES",
+    "OneHotObservation",
+    "check_env_spaces",
+    "check_vectorization_mode",
+    "make_env",
+    "make_vector_env",
+]
