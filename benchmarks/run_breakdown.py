@@ -11,7 +11,8 @@ wall-clock timers (about a microsecond each) and prints, per Lightning step and 
     sample            the replay buffer's sample
     loss              the loss's forward passes (``DQN.loss_terms``)
     backward          autograd's backward
-    optimizer         zeroing the gradients, clipping their norm, the optimizer's step
+    optimizer         zeroing the gradients, clipping their norm, the optimizer's step (with one
+                      update per step, Lightning's closure around the loss is in the step)
     after each update the callbacks' per-update hooks (epsilon, target sync), the noise
     the rest          Lightning's loop and hooks, handing batches over, checks, logging
 
@@ -42,18 +43,28 @@ calls: collections.Counter[str] = collections.Counter()
 first_env_step: list[float] = []
 
 
-def timed(owner: object, name: str, label: str) -> None:
-    """Replaces ``owner.name`` by the same call, timed into ``seconds[label]``."""
+nested_in_active: list[float] = []  # per timed call in progress: time of the timed calls inside it
+
+
+def timed(owner: object, name: str, label: str, exclusive: bool = False) -> None:
+    """Replaces ``owner.name`` by the same call, timed into ``seconds[label]``; ``exclusive``: less
+    the timed calls made inside it (Lightning's automatic optimization runs the loss and backward
+    inside the optimizer's step, as its closure)."""
     call = getattr(owner, name)
 
     @functools.wraps(call)
     def wrapper(*args, **kwargs):
         begin = time.perf_counter()
+        nested_in_active.append(0.0)
         try:
             return call(*args, **kwargs)
         finally:
-            seconds[label] += time.perf_counter() - begin
+            elapsed = time.perf_counter() - begin
+            nested = nested_in_active.pop()
+            seconds[label] += elapsed - nested if exclusive else elapsed
             calls[label] += 1
+            if nested_in_active:
+                nested_in_active[-1] += elapsed
 
     setattr(owner, name, wrapper)
 
@@ -93,7 +104,7 @@ def install() -> None:
     timed(torch.optim.Optimizer, "zero_grad", "optimizer: zero grad")
     timed(torch.nn.utils, "clip_grad_norm_", "optimizer: clipping")
     for optimizer in (torch.optim.Adam, torch.optim.RMSprop):
-        timed(optimizer, "step", "optimizer: step")
+        timed(optimizer, "step", "optimizer: step", exclusive=True)
     timed(module.DQN, "_after_update", "after each update")
 
 

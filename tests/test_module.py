@@ -86,6 +86,21 @@ def test_optimizer_holds_only_the_online_network():
     assert optimized == {id(p) for p in model.q_net.parameters()}
 
 
+@pytest.mark.parametrize(
+    "precision, clip, fused", [("32-true", 1.0, True), ("bf16-mixed", 1.0, False), ("bf16-mixed", None, True)]
+)
+def test_mixed_precision_with_gradient_clipping_trains(precision, clip, fused, tmp_path):
+    # Lightning refuses to clip a fused optimizer's gradients in mixed precision: there the module
+    # must hand it the unfused Adam, and a run with clipping must train (it stopped at its first step).
+    data = nonslippery_data()
+    model = model_for(data)
+    trainer = make_trainer(tmp_path, max_steps=30, precision=precision, gradient_clip_val=clip)
+    before = [p.detach().clone() for p in model.q_net.parameters()]
+    trainer.fit(model, datamodule=data)
+    assert trainer.global_step == 30 and bool(trainer.optimizers[0].defaults["fused"]) == fused
+    assert all(torch.isfinite(p).all() and not torch.equal(p, b) for p, b in zip(model.q_net.parameters(), before))
+
+
 def test_rmsprop_is_minatars_centered_rmsprop():
     """``model.optimizer: rmsprop`` with its constants: one step equals the centered RMSProp formula."""
     model = model_for(nonslippery_data(), optimizer="rmsprop", lr=2.5e-4)

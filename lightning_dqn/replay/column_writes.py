@@ -9,7 +9,8 @@ TorchRL has no cheaper entry point for an already-initialised storage, so ``set`
 after TorchRL's own bookkeeping (the last cursor, the length, the mutation revision) each stored
 column takes its rows with one ``index_copy_``. The buffer, its writer, its sampler, its
 checkpoints and every row it holds stay TorchRL's; anything but a plain batch write (the first
-write, which allocates the storage, a slice, a locked storage) goes to TorchRL's ``set``.
+write, which allocates the storage, a slice, a locked storage, a storage on a GPU) goes to
+TorchRL's ``set``.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ class ColumnWriteMixin:
         plain = isinstance(cursor, torch.Tensor) and cursor.dim() == 1 and isinstance(data, TensorDict)
         if not (plain and self.initialized and self._storage_keys is None):
             return super().set(cursor, data, set_cursor=set_cursor)
+        columns = self._storage
+        if columns.device is None or columns.device.type != "cpu":  # a device storage: TorchRL moves the batch
+            return super().set(cursor, data, set_cursor=set_cursor)
         if set_cursor:
             self._set_last_cursor(cursor)
             self._get_new_len(data, cursor)
-        columns = self._storage
         for key, value in data.items(include_nested=True, leaves_only=True):
             columns.get(key).index_copy_(0, cursor, value)
         self._bump_mutation_revision()
