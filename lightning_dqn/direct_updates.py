@@ -22,14 +22,16 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.core.optimizer import LightningOptimizer
-from pytorch_lightning.plugins.precision import Precision
+from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 from pytorch_lightning.strategies import SingleDeviceStrategy
 from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor
+from torch.optim import Optimizer
 
 # What a direct update does not call: a callback or module that defines one of these gets Lightning's path.
+# (``configure_gradient_clipping`` is not among them: Lightning calls it only in automatic optimization.)
 CALLBACK_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
-MODULE_HOOKS = (*CALLBACK_HOOKS, "backward", "configure_gradient_clipping")
+MODULE_HOOKS = (*CALLBACK_HOOKS, "backward")
 
 
 def can_update_directly(trainer: pl.Trainer, module: pl.LightningModule) -> bool:
@@ -46,8 +48,25 @@ def lightning_update(module: pl.LightningModule, optimizer: LightningOptimizer, 
     optimizer.zero_grad(set_to_none=True)
     module.manual_backward(loss)
     if clip is not None:
-        module.clip_gradients(optimizer, clip, "norm")
+        clip_gradient_norm(module, optimizer, clip)
     optimizer.step()
+
+
+def clip_gradient_norm(module: pl.LightningModule, optimizer: Optimizer, clip: float) -> None:
+    """Lightning's ``clip_gradients(optimizer, clip, "norm")``, except in bf16 mixed precision.
+
+    Lightning's mixed-precision plugin refuses to clip a fused optimizer's gradients: with fp16 its
+    loss scaler leaves them scaled until the fused step unscales them, so clipping them there
+    would clip the wrong norm. bf16 has no scaler (``plugin.scaler is None``): its gradients are
+    the true ones, in float32 like the weights, and clipping them is what 32-bit does. Refusing
+    would cost the fused Adam, whose step over the Nature CNN's 3.3M weights takes 3 ms on this
+    CPU against the multi-tensor kernel's 16 ms.
+    """
+    plugin = module.trainer.precision_plugin
+    if isinstance(plugin, MixedPrecision) and plugin.scaler is None:
+        torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip)
+    else:
+        module.clip_gradients(optimizer, clip, "norm")
 
 
 def direct_update(optimizer: LightningOptimizer, loss: Tensor, clip: float | None) -> None:
@@ -66,4 +85,4 @@ def direct_update(optimizer: LightningOptimizer, loss: Tensor, clip: float | Non
     optimizer._on_after_step()
 
 
-__all__ = ["can_update_directly", "direct_update", "lightning_update"]
+__all__ = ["can_update_directly", "clip_gradient_norm", "direct_update", "lightning_update"]

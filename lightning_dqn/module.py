@@ -13,7 +13,7 @@ from tensordict import TensorDict
 from torch import Tensor
 from torchrl.modules import reset_noise
 
-from lightning_dqn.direct_updates import can_update_directly, direct_update, lightning_update
+from lightning_dqn.direct_updates import can_update_directly, clip_gradient_norm, direct_update, lightning_update
 from lightning_dqn.distributional import (
     categorical_cross_entropy,
     categorical_support,
@@ -320,20 +320,28 @@ class DQN(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # The fused kernel updates all parameters in one call: ~30% faster steps for small nets, 6x
-        # for the Nature CNN's 3.3M weights on a CPU. In mixed precision Lightning refuses to clip
-        # a fused optimizer's gradients (it unscales them itself), so a run that clips gets the
-        # multi-tensor kernel there.
-        fused = self.device.type in ("cpu", "cuda") and not self._clips_in_mixed_precision()
+        # for the Nature CNN's 3.3M weights on a CPU. With fp16's loss scaler a fused step unscales
+        # the gradients itself, so clipping them first would clip scaled ones: a run that clips
+        # there gets the multi-tensor kernel. bf16 has no scaler and keeps the fused one.
+        fused = self.device.type in ("cpu", "cuda") and not self._clips_scaled_gradients()
         hp = self.hparams
         return make_optimizer(
             hp.optimizer, self.q_net.parameters(), hp.lr, hp.adam_eps, hp.rmsprop_alpha, hp.rmsprop_eps,
             hp.rmsprop_centered, fused,
         )
 
-    def _clips_in_mixed_precision(self) -> bool:
-        if self._trainer is None or str(self.trainer.precision) == "32-true":
+    def _clips_scaled_gradients(self) -> bool:
+        if self._trainer is None or getattr(self.trainer.precision_plugin, "scaler", None) is None:
             return False
         return bool(self.trainer.gradient_clip_val or self.hparams.gradient_clip_val)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """``trainer.gradient_clip_val`` (one update per step): norm clipping may keep a fused
+        optimizer in bf16 (``direct_updates.clip_gradient_norm``); anything else is Lightning's."""
+        if gradient_clip_val and gradient_clip_algorithm in (None, "norm"):
+            clip_gradient_norm(self, optimizer, gradient_clip_val)
+        else:
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     # ----------------------------------------------------------------- evaluation episodes
     def _collect_episode(self, batch: dict[str, Tensor]) -> None:

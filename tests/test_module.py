@@ -87,18 +87,24 @@ def test_optimizer_holds_only_the_online_network():
 
 
 @pytest.mark.parametrize(
-    "precision, clip, fused", [("32-true", 1.0, True), ("bf16-mixed", 1.0, False), ("bf16-mixed", None, True)]
+    "precision, clip, updates_per_step",
+    [("32-true", 1e-4, 1), ("bf16-mixed", 1e-4, 1), ("bf16-mixed", 1e-4, 2), ("bf16-mixed", None, 1)],
 )
-def test_mixed_precision_with_gradient_clipping_trains(precision, clip, fused, tmp_path):
-    # Lightning refuses to clip a fused optimizer's gradients in mixed precision: there the module
-    # must hand it the unfused Adam, and a run with clipping must train (it stopped at its first step).
-    data = nonslippery_data()
-    model = model_for(data)
-    trainer = make_trainer(tmp_path, max_steps=30, precision=precision, gradient_clip_val=clip)
+def test_bf16_clips_the_fused_optimizers_gradients(precision, clip, updates_per_step, tmp_path):
+    # Lightning's mixed-precision plugin refuses to clip a fused optimizer's gradients (fp16's loss
+    # scaler would leave them scaled); bf16 has no scaler, so the module clips them itself and keeps
+    # the fused Adam, with trainer.gradient_clip_val (one update per step) and model.gradient_clip_val.
+    # The last update's gradients are left in place: their norm shows the clip happened.
+    data = nonslippery_data(updates_per_step=updates_per_step)
+    model = model_for(data, updates_per_step=updates_per_step, gradient_clip_val=clip if updates_per_step > 1 else None)
+    trainer = make_trainer(tmp_path, max_steps=30, precision=precision,
+                           gradient_clip_val=clip if updates_per_step == 1 else None)
     before = [p.detach().clone() for p in model.q_net.parameters()]
     trainer.fit(model, datamodule=data)
-    assert trainer.global_step == 30 and bool(trainer.optimizers[0].defaults["fused"]) == fused
+    assert trainer.global_step == 30 and trainer.optimizers[0].defaults["fused"]
     assert all(torch.isfinite(p).all() and not torch.equal(p, b) for p, b in zip(model.q_net.parameters(), before))
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.q_net.parameters()]))
+    assert norm <= 1.001e-4 if clip else norm > 1e-3
 
 
 def test_rmsprop_is_minatars_centered_rmsprop():
