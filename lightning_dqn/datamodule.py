@@ -143,12 +143,7 @@ class DQNDataModule(pl.LightningDataModule):
         )
         self.save_hyperparameters()
         self.is_atari = is_atari(env_id)
-        require(
-            not self.is_atari or vectorization_mode == "sync",
-            "data.vectorization_mode",
-            f"must be sync for Atari (data.atari.backend chooses its vector env), got {vectorization_mode!r}",
-        )
-        check_vectorization_mode(env_id, vectorization_mode)
+        check_vectorization_mode(env_id, vectorization_mode, atari=self.is_atari)
         self.atari = atari or AtariOptions()
         if replay_layout == "auto":
             replay_layout = "frames" if self.is_atari or n_step > 1 else "transitions"

@@ -87,12 +87,22 @@ def test_cartpoles_own_vector_env_gives_the_agent_true_transitions(time_limit):
 
 
 @pytest.mark.parametrize(
-    "env_id, mode, text",
-    [("FrozenLake-v1", "vector_entry_point", "no vector entry point"), ("CartPole-v1", "async", "must be one of")],
+    "env_id, mode, atari, text",
+    [("FrozenLake-v1", "vector_entry_point", False, "no vector entry point"),
+     ("CartPole-v1", "async", False, "must be one of"),
+     ("PongNoFrameskip-v4", "vector_entry_point", True, "must be sync for Atari")],
 )
-def test_vectorization_mode_is_checked(env_id, mode, text):
+def test_vectorization_mode_is_checked(env_id, mode, atari, text):
     from lightning_dqn.envs.generic import check_vectorization_mode
 
     with pytest.raises(ConfigError, match=text) as err:
-        check_vectorization_mode(env_id, mode)
+        check_vectorization_mode(env_id, mode, atari=atari)
+    assert err.value.field == "data.vectorization_mode"
+
+
+def test_atari_data_refuses_another_vectorization_mode():
+    from lightning_dqn.datamodule import DQNDataModule
+
+    with pytest.raises(ConfigError, match="must be sync for Atari") as err:
+        DQNDataModule(env_id="PongNoFrameskip-v4", vectorization_mode="vector_entry_point")
     assert err.value.field == "data.vectorization_mode"

@@ -67,10 +67,14 @@ def check_env_spaces(env: gym.Env, env_id: str) -> tuple[tuple[int, ...], int]:
 VECTORIZATION_MODES = ("sync", "vector_entry_point")
 
 
-def check_vectorization_mode(env_id: str, mode: str) -> None:
+def check_vectorization_mode(env_id: str, mode: str, atari: bool = False) -> None:
     """A ``ConfigError`` naming ``data.vectorization_mode`` unless ``mode`` can step ``env_id``."""
     if mode not in VECTORIZATION_MODES:
         raise ConfigError("data.vectorization_mode", f"must be one of {', '.join(VECTORIZATION_MODES)}, got {mode!r}")
+    if atari and mode != "sync":
+        raise ConfigError(
+            "data.vectorization_mode", f"must be sync for Atari (data.atari.backend chooses its vector env), got {mode!r}"
+        )
     if mode == "vector_entry_point" and getattr(_spec_or_none(env_id), "vector_entry_point", None) is None:
         raise ConfigError(
             "data.vectorization_mode",
