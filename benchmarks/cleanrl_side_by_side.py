@@ -14,7 +14,12 @@ lines). CleanRL needs gymnasium 0.29, so it runs in a virtual environment of its
     python benchmarks/cleanrl_side_by_side.py --cleanrl ../cleanrl --cleanrl-python ../cleanrl/.venv/bin/python
 
 ``--updates-per-step 1 8`` runs lightning_dqn once per value of ``data.updates_per_step`` (K) in
-the same alternation: the same updates, K of them per Lightning step.
+the same alternation: the same updates, K of them per Lightning step. ``--num-envs 1 10`` adds
+lightning_dqn rows that step 10 CartPoles together (``data.num_envs``), one acting forward pass for
+all 10, still one update per 10 frames: the same frames, updates, epsilon per frame, target copies
+and warm-up, but 10 episodes played side by side. CleanRL's ``dqn.py`` takes one env only (it
+asserts ``num_envs == 1``), so those rows show what the framework offers at the same replay ratio,
+not the same script.
 
 The settings differ in one way that neither side can change: during its 10,000 frames of warm-up
 CleanRL already acts epsilon-greedily with its untrained network, lightning_dqn plays uniformly
@@ -47,9 +52,9 @@ def cleanrl_command(args: argparse.Namespace, frames: int) -> list[str]:
             "--seed", str(args.seed), "--no-cuda", "--no-track", "--no-capture-video"]  # fmt: skip
 
 
-def lightning_command(args: argparse.Namespace, frames: int, updates_per_step: int = 1) -> list[str]:
+def lightning_command(args: argparse.Namespace, frames: int, updates_per_step: int = 1, num_envs: int = 1) -> list[str]:
     """The shipped config with the budget cut to ``frames`` (epsilon still reaches 0.05 at half of it),
-    ``updates_per_step`` updates per Lightning step."""
+    ``updates_per_step`` updates per Lightning step, ``num_envs`` envs stepped together."""
     callbacks = [
         {"class_path": "lightning_dqn.callbacks.EpsilonSchedule",
          "init_args": {"start": 1.0, "final": EPS_FINAL, "decay_frames": round(frames / 2 / (1.0 - EPS_FINAL))}},
@@ -58,7 +63,7 @@ def lightning_command(args: argparse.Namespace, frames: int, updates_per_step: i
     budget = {"trainer": {"max_steps": (frames - LEARNING_STARTS) // TRAIN_EVERY, "callbacks": callbacks}}
     return [sys.executable, "-m", "lightning_dqn", "fit", "--config", str(CONFIG), "--config", json.dumps(budget),
             "--seed_everything", str(args.seed), "--progress_every_seconds", "0.25",
-            "--data.updates_per_step", str(updates_per_step)]  # fmt: skip
+            "--data.updates_per_step", str(updates_per_step), "--data.num_envs", str(num_envs)]  # fmt: skip
 
 
 def timed_run(name: str, argv: list[str], env: dict[str, str]) -> tuple[float, float | None]:
@@ -100,16 +105,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--updates-per-step", type=int, nargs="+", default=[1], metavar="K",
                         help="lightning_dqn's data.updates_per_step: one run per value, in the same alternation")
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[1], metavar="N",
+                        help=f"lightning_dqn's data.num_envs (a divisor of {TRAIN_EVERY}): rows for each K and N")
     args = parser.parse_args()
 
     base = {k: v for k, v in os.environ.items() if k not in ("WANDB_API_KEY", "WANDB_MODE")}
     base.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     envs = {CLEANRL: {**base, "PYTHONPATH": str(Path(args.cleanrl).resolve())}}
     commands = {CLEANRL: cleanrl_command(args, args.frames)}
-    for k in args.updates_per_step:
-        name = "lightning_dqn" if k == 1 else f"lightning_dqn K={k}"
-        envs[name] = {**base, "PYTHONPATH": str(ROOT)}
-        commands[name] = lightning_command(args, args.frames, k)
+    for n in args.num_envs:
+        if TRAIN_EVERY % n:
+            parser.error(f"--num-envs: {n} does not divide CleanRL's {TRAIN_EVERY} frames per update")
+        for k in args.updates_per_step:
+            name = "lightning_dqn" + (f" K={k}" if k > 1 else "") + (f", {n} envs" if n > 1 else "")
+            envs[name] = {**base, "PYTHONPATH": str(ROOT)}
+            commands[name] = lightning_command(args, args.frames, k, n)
     results: dict[str, list[tuple[float, float | None]]] = {name: [] for name in commands}
     for _ in range(args.repeats):
         for name, argv in commands.items():
@@ -122,7 +132,7 @@ def main() -> None:
         walls = [wall for wall, _ in runs]
         rates = [rate for _, rate in runs if rate is not None]
         medians[name] = (statistics.median(walls), statistics.median(rates) if rates else float("nan"))
-        print(f"  {name:<18} whole process {medians[name][0]:6.1f} s ({', '.join(f'{w:.1f}' for w in walls)}); "
+        print(f"  {name:<27} whole process {medians[name][0]:6.1f} s ({', '.join(f'{w:.1f}' for w in walls)}); "
               f"frames/s after the warm-up {medians[name][1]:7.0f} ({', '.join(f'{r:.0f}' for r in rates)})")  # fmt: skip
     wall_c, rate_c = medians[CLEANRL]
     for name, (wall_l, rate_l) in medians.items():

@@ -9,6 +9,8 @@ by side at equal wall time.
         --x minutes --y reward_recent reward_100 --plain-pong-reference --out benchmarks/results/pong_fast.png
     python benchmarks/plot_learning_curve.py runs/wandb/offline-run-<date>-<id> \\
         --x frames --y reward_100 eval/return_mean --out benchmarks/results/cartpole.png
+
+Several sources draw a curve each, named by ``--labels`` (two runs of one config, say 32-bit and bf16).
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def series(rows: list[dict[str, float]], x: str, y: str) -> tuple[list[float], l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", type=Path, help="metrics.csv or a wandb/offline-run-* directory")
+    parser.add_argument("sources", type=Path, nargs="+", help="metrics.csv or wandb/offline-run-* directories: a curve each")
+    parser.add_argument("--labels", nargs="+", default=None, help="one name per source (default: lightning_dqn)")
     parser.add_argument("--x", default="frames", help="frames, minutes (from time_s) or any logged column")
     parser.add_argument("--y", nargs="+", default=["reward_100"], help="columns to draw")
     parser.add_argument("--plain-pong-reference", action="store_true", help="add the plain loop's Pong points (--x minutes)")
@@ -58,14 +61,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    rows = load_rows(args.source)
+    labels = args.labels or ["lightning_dqn"] * len(args.sources)
+    if len(labels) != len(args.sources):
+        parser.error(f"--labels: {len(labels)} names for {len(args.sources)} sources")
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for column in args.y:
-        xs, ys = series(rows, args.x, column)
-        style = {"marker": "o", "linestyle": "-"} if column.startswith("eval/") else {}
-        ax.plot(xs, ys, label=f"lightning_dqn {column}", **style)
-        if xs:
-            print(f"{column}: {len(xs)} points, last {ys[-1]:.2f} at {args.x} {xs[-1]:.1f}")
+    for source, label in zip(args.sources, labels):
+        rows = load_rows(source)
+        for column in args.y:
+            xs, ys = series(rows, args.x, column)
+            style = {"marker": "o", "linestyle": "-"} if column.startswith("eval/") else {}
+            ax.plot(xs, ys, label=f"{label} {column}", **style)
+            if xs:
+                print(f"{label} {column}: {len(xs)} points, last {ys[-1]:.2f} at {args.x} {xs[-1]:.1f}")
     if args.plain_pong_reference:
         ax.plot(*zip(*PLAIN_PONG), "ks--", label="plain PyTorch loop, last 20 games (measured here)")
     ax.set_xlabel("wall time (minutes)" if args.x == "minutes" else args.x)
